@@ -1,0 +1,105 @@
+//! The runc-compatible command line: clap structs only, no logic.
+//! Flags, defaults and verb names follow runc so that containerd, CRI-O,
+//! conmon and podman can call hull exactly as they call runc.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod simple;
+mod spec;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use create::{CreateArgs, RunArgs};
+pub use delete::DeleteArgs;
+pub use kill::KillArgs;
+pub use list::{ListArgs, ListFormat};
+pub use simple::{IdArgs, PassthroughArgs};
+pub use spec::SpecArgs;
+
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nspec: ",
+    "1.3.0"
+);
+
+#[derive(Parser, Debug)]
+#[command(name = "hull", version = VERSION, about = "hull: an OCI container runtime", disable_help_subcommand = true)]
+pub struct Cli {
+    /// enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// set the log file to write hull logs to (default is stderr)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<String>,
+    /// set the log format ('text' (default), or 'json')
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// root directory for storage of container state (this should be located in tmpfs)
+    #[arg(long, global = true, default_value = "/run/hull")]
+    pub root: String,
+    /// path to the criu binary used for checkpoint and restore
+    #[arg(long, global = true, value_name = "PATH")]
+    pub criu: Option<String>,
+    /// enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name"
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    #[arg(long, value_enum, default_value_t = Rootless::Auto)]
+    pub rootless: Rootless,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Rootless {
+    True,
+    False,
+    Auto,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// create a container
+    Create(CreateArgs),
+    /// executes the user defined process in a created container
+    Start(IdArgs),
+    /// create and run a container
+    Run(RunArgs),
+    /// output the state of a container
+    State(IdArgs),
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill(KillArgs),
+    /// delete any resources held by the container often used with detached container
+    Delete(DeleteArgs),
+    /// lists containers started by hull with the given root
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// create a new specification file
+    Spec(SpecArgs),
+    /// show the enabled features
+    Features,
+    /// execute new process inside the container
+    Exec(PassthroughArgs),
+    /// ps displays the processes running inside a container
+    Ps(PassthroughArgs),
+    /// pause suspends all processes inside the container
+    Pause(PassthroughArgs),
+    /// resumes all processes that have been previously paused
+    Resume(PassthroughArgs),
+    /// update container resource constraints
+    Update(PassthroughArgs),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(PassthroughArgs),
+    /// checkpoint a running container
+    Checkpoint(PassthroughArgs),
+    /// restore a container from a previous checkpoint
+    Restore(PassthroughArgs),
+}

@@ -1,0 +1,47 @@
+//! One module per verb: glue from parsed arguments to the container layer.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::container::Store;
+
+/// Run the verb; Ok(code) is the process exit status.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let store = Store::new(&cli.root);
+    if cli.systemd_cgroup {
+        anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not implemented yet");
+    }
+    match cli.command {
+        Command::Create(a) => create::run(&store, &a).map(|_| 0),
+        Command::Start(a) => start::run(&store, &a.id).map(|_| 0),
+        Command::Run(a) => run::run(&store, &a),
+        Command::State(a) => state::run(&store, &a.id).map(|_| 0),
+        Command::Kill(a) => kill::run(&store, &a).map(|_| 0),
+        Command::Delete(a) => delete::run(&store, &a).map(|_| 0),
+        Command::List(a) => list::run(&store, &a).map(|_| 0),
+        Command::Spec(a) => spec::run(&a).map(|_| 0),
+        Command::Features => features::run().map(|_| 0),
+        Command::Exec(_) => not_yet("exec"),
+        Command::Ps(_) => not_yet("ps"),
+        Command::Pause(_) => not_yet("pause"),
+        Command::Resume(_) => not_yet("resume"),
+        Command::Update(_) => not_yet("update"),
+        Command::Events(_) => not_yet("events"),
+        Command::Checkpoint(_) => not_yet("checkpoint"),
+        Command::Restore(_) => not_yet("restore"),
+    }
+}
+
+fn not_yet(verb: &str) -> Result<i32> {
+    anyhow::bail!("{verb}: not implemented yet")
+}

@@ -1,0 +1,133 @@
+//! What can be done to a loaded container: signal it, wait for it, and
+//! remove everything it holds on the host.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::{Container, Status, proc_start_time};
+use crate::cgroups::{FsManager, Manager};
+use crate::sys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("container not running")]
+    NotRunning,
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::errno::Errno),
+    #[error("{0}")]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error("removing {0}: {1}")]
+    Remove(std::path::PathBuf, std::io::Error),
+}
+
+impl Container {
+    /// A pidfd for the init, checked to be the very process we started (the
+    /// pid may have been reused since).
+    pub fn init_pidfd(&self) -> Option<OwnedFd> {
+        let fd = sys::pidfd_open(self.state.pid).ok()?;
+        (proc_start_time(self.state.pid) == Some(self.state.start_time)).then_some(fd)
+    }
+
+    fn cgroup(&self) -> FsManager {
+        FsManager::from_paths(self.state.cgroup.clone())
+    }
+
+    /// Send `sig` to the init, or to every process in the container with
+    /// `all` (and always when the container shares the host's pid namespace,
+    /// where killing the init would not take the others with it).
+    pub fn signal(&self, sig: Signal, all: bool) -> Result<(), OpError> {
+        if all || !self.state.own_pid_ns {
+            let pids = self.cgroup().pids()?;
+            let mut sent = false;
+            for pid in pids {
+                if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok() {
+                    sent = true;
+                }
+            }
+            if sent || all {
+                return Ok(());
+            }
+        }
+        let fd = self.init_pidfd().ok_or(OpError::NotRunning)?;
+        match sys::pidfd_send_signal(fd.as_raw_fd(), sig as i32) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::ESRCH) => Err(OpError::NotRunning),
+            Err(e) => Err(OpError::Sys("sending signal", e)),
+        }
+    }
+
+    /// Wait (up to `timeout`) for the init to exit.
+    pub fn wait_exit(&self, timeout: Duration) -> bool {
+        let Some(fd) = self.init_pidfd() else { return true };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+            match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)) {
+                Ok(n) if n > 0 => return true,
+                Ok(_) => return false,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return proc_start_time(self.state.pid) != Some(self.state.start_time),
+            }
+        }
+    }
+
+    /// Kill whatever is left and remove the cgroups and the state directory.
+    pub fn destroy(&self) -> Result<(), OpError> {
+        if self.status != Status::Stopped {
+            let _ = self.signal(Signal::SIGKILL, false);
+            self.wait_exit(Duration::from_secs(10));
+        }
+        let cg = self.cgroup();
+        // Processes that joined the cgroup but not the pid namespace, or a
+        // container sharing the host's pid namespace.
+        let mut rounds = 0;
+        loop {
+            let pids = cg.pids().unwrap_or_default();
+            if pids.is_empty() || rounds == 50 {
+                break;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            rounds += 1;
+        }
+        cg.destroy()?;
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(OpError::Remove(self.dir.clone(), e)),
+        }
+    }
+}
+
+/// runc's signal parsing: a number, or a name with or without "SIG".
+pub fn parse_signal(s: &str) -> Result<Signal, String> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("unknown signal {s:?}"));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<Signal>().map_err(|_| format!("unknown signal {s:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signals_like_runc() {
+        for s in ["SIGTERM", "TERM", "term", "15"] {
+            assert_eq!(parse_signal(s).unwrap(), Signal::SIGTERM, "{s}");
+        }
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("SIGFOO").is_err());
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! A container's status is never stored: it is derived from the init
+//! process (alive, and the same process by start time), the exec fifo
+//! (still there until `start`) and the freezer.
+
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The start time of `pid` (clock ticks since boot) if it is alive and not
+/// a zombie.
+pub fn proc_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+fn parse_stat(stat: &str) -> Option<u64> {
+    // comm may contain spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // `state` is field 3; starttime is field 22, i.e. 19 further.
+    fields.nth(18)?.parse().ok()
+}
+
+/// Status of a container whose init had `pid` with `start_time`.
+pub fn derive(dir: &Path, pid: i32, start_time: u64, frozen: impl FnOnce() -> bool) -> Status {
+    match proc_start_time(pid) {
+        Some(t) if t == start_time => {
+            if dir.join(super::store::EXEC_FIFO).exists() {
+                Status::Created
+            } else if frozen() {
+                Status::Paused
+            } else {
+                Status::Running
+            }
+        }
+        _ => Status::Stopped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_start_time_with_odd_comm() {
+        let stat = "42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 100 1";
+        assert_eq!(parse_stat(stat), Some(987654));
+    }
+
+    #[test]
+    fn zombie_is_not_alive() {
+        let stat = "42 (sh) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 100 1";
+        assert_eq!(parse_stat(stat), None);
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        assert!(proc_start_time(std::process::id() as i32).is_some());
+    }
+}

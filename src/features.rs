@@ -1,0 +1,119 @@
+//! `hull features`: the runtime-spec features document, built from the same
+//! tables the config parser and appliers use, plus the list of spec fields
+//! hull refuses because it does not implement them yet. containerd and
+//! Kubernetes read this to decide what to enable, so it must never claim
+//! more than hull does.
+
+use oci_spec::runtime::Spec;
+use serde_json::{Value, json};
+
+use crate::namespaces;
+use crate::rootfs::options;
+
+/// Spec fields that are not implemented yet. `create` refuses a config that
+/// sets any of them rather than silently running without it.
+pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if spec.hooks().is_some() {
+        out.push("hooks");
+    }
+    if let Some(p) = spec.process() {
+        let checks: [(&'static str, bool); 6] = [
+            ("process.apparmorProfile", p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty())),
+            ("process.selinuxLabel", p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),
+            ("process.ioPriority", p.io_priority().is_some()),
+            ("process.scheduler", p.scheduler().is_some()),
+            ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
+            ("process.oomScoreAdj", p.oom_score_adj().is_some()),
+        ];
+        out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
+    }
+    if let Some(l) = spec.linux() {
+        let checks: [(&'static str, bool); 7] = [
+            ("linux.seccomp", l.seccomp().is_some()),
+            ("linux.sysctl", l.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
+            ("linux.intelRdt", l.intel_rdt().is_some()),
+            ("linux.personality", l.personality().is_some()),
+            ("linux.netDevices", l.net_devices().as_ref().is_some_and(|n| !n.is_empty())),
+            ("linux.memoryPolicy", l.memory_policy().is_some()),
+            ("linux.mountLabel", l.mount_label().as_ref().is_some_and(|s| !s.is_empty())),
+        ];
+        out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
+    }
+    out
+}
+
+pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
+    match unimplemented_fields(spec).first() {
+        Some(f) => anyhow::bail!("{f} is not implemented yet"),
+        None => Ok(()),
+    }
+}
+
+pub fn document() -> Value {
+    let mount_options: Vec<&str> = {
+        let mut v: Vec<&str> = options::TABLE
+            .iter()
+            .filter(|(_, e)| *e != options::Effect::Extension)
+            .map(|(n, _)| *n)
+            .collect();
+        v.sort();
+        v
+    };
+    let mut nss: Vec<&str> = namespaces::ALL.iter().map(|t| namespaces::spec_name(*t)).collect();
+    nss.sort();
+    let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    caps.sort();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::spec::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": mount_options,
+        "linux": {
+            "namespaces": nss,
+            "capabilities": caps,
+            "cgroup": {
+                "v1": true,
+                "v2": true,
+                "systemd": false,
+                "systemdUser": false,
+                "rdma": false
+            },
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "io.github.hull.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_options_come_from_the_table() {
+        let doc = document();
+        let opts: Vec<&str> = doc["mountOptions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        for o in ["ro", "rbind", "rslave", "rro", "nosymfollow"] {
+            assert!(opts.contains(&o), "{o}");
+        }
+        assert!(!opts.contains(&"tmpcopyup"), "extensions are not claimed until implemented");
+        for o in &opts {
+            assert!(options::TABLE.iter().any(|(n, _)| n == o));
+        }
+    }
+
+    #[test]
+    fn unimplemented_fields_are_refused() {
+        let mut v = crate::spec::default_spec(false);
+        v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
+        v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        let s: Spec = serde_json::from_value(v).unwrap();
+        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.seccomp"]);
+    }
+}

@@ -1,0 +1,97 @@
+//! Entering the container's namespaces inside the init stage, following the
+//! `NsPlan` the parent computed (see crate::namespaces for the ordering).
+
+use std::os::fd::AsRawFd;
+
+use nix::fcntl::{OFlag, open};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
+
+use super::{Ctx, InitError, Result};
+use crate::launch::{Channel, FromInit, InitPlan, ToInit};
+use crate::sys;
+
+fn type_name(flag: u64) -> &'static str {
+    match flag as i32 {
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWNET => "network",
+        libc::CLONE_NEWTIME => "time",
+        _ => "unknown",
+    }
+}
+
+pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
+    let ns = &plan.ns;
+    // Open every path before entering any namespace: after setns(mnt) the
+    // paths would resolve somewhere else.
+    let mut fds = Vec::with_capacity(ns.joins.len());
+    for j in &ns.joins {
+        let fd = open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .ctx(|| format!("opening {} namespace path {}", type_name(j.flag), j.path.display()))?;
+        fds.push((fd, j));
+    }
+    for (fd, j) in &fds {
+        sys::setns(fd.as_raw_fd(), j.flag as i32).map_err(|e| {
+            let msg = if e == nix::errno::Errno::EINVAL {
+                format!("{} is not a {} namespace (or cannot be joined)", j.path.display(), type_name(j.flag))
+            } else {
+                format!("joining {} namespace {}: {}", type_name(j.flag), j.path.display(), e.desc())
+            };
+            InitError { msg, errno: Some(e) }
+        })?;
+    }
+    drop(fds);
+    if ns.unshare_user {
+        unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "creating the user namespace".into())?;
+        chan.send(&FromInit::NeedIdMaps).map_err(|e| InitError::new(format!("asking for id maps: {e}")))?;
+        match chan.recv::<ToInit>() {
+            Ok(ToInit::MappingWritten) => {}
+            other => return Err(InitError::new(format!("waiting for id maps: {other:?}"))),
+        }
+    }
+    if crate::namespaces::has(spec, oci_spec::runtime::LinuxNamespaceType::User) {
+        // Become root of the user namespace (when mapped) so exec keeps the
+        // capabilities needed for set-up.
+        let _ = nix::unistd::setresgid(0.into(), 0.into(), 0.into());
+        let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
+    }
+    if ns.unshare_flags != 0 {
+        unshare(CloneFlags::from_bits_retain(ns.unshare_flags as i32)).ctx(|| "unshare".into())?;
+    }
+    if ns.unshare_flags & libc::CLONE_NEWTIME as u64 != 0 {
+        write_time_offsets(spec)?;
+    }
+    if ns.fork_for_pid {
+        match sys::fork().ctx(|| "forking into the pid namespace".into())? {
+            Some(child) => {
+                let _ = chan.send(&FromInit::InitPid(child));
+                // SAFETY: the intermediate stage's job is done.
+                unsafe { libc::_exit(0) }
+            }
+            // No parent death signal here: our parent exits right away. If
+            // `hull create` dies instead, our next message fails and we exit.
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        let name = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            other => return Err(InitError::new(format!("unknown clock {other:?} in linux.timeOffsets"))),
+        };
+        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).ctx(|| "writing /proc/self/timens_offsets".into())
+}

@@ -1,0 +1,166 @@
+//! The typed channel between the parent (`hull create`) and the init stage:
+//! length-prefixed JSON messages over a unix stream socketpair. A child that
+//! fails sends `FromInit::Error`, so the user sees the root cause in one line
+//! instead of "EOF reading from pipe".
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::CgroupPaths;
+use crate::namespaces::NsPlan;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("the other side closed the channel")]
+    Closed,
+    #[error("channel i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("channel message: {0}")]
+    Codec(#[from] serde_json::Error),
+}
+
+/// Everything the init stage needs, sent once by the parent. Its arrival is
+/// also the signal that the child's cgroups and id maps are in place.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitPlan {
+    pub id: String,
+    /// config.json exactly as read from the bundle.
+    pub config: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// Block on this fifo until `start`; None for `run`, which starts at once.
+    pub exec_fifo: Option<PathBuf>,
+    pub ns: NsPlan,
+    pub cgroup: CgroupPaths,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// fds 3.. that pass into the container (LISTEN_FDS + --preserve-fds).
+    pub extra_fds: u32,
+    /// Extra environment (LISTEN_FDS, LISTEN_PID).
+    pub extra_env: Vec<String>,
+    /// Inherited fd of the connected console socket, if a pty is wanted.
+    pub console_fd: Option<RawFd>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToInit {
+    Plan(Box<InitPlan>),
+    MappingWritten,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromInit {
+    /// The child created a user namespace after joining others: the parent
+    /// must write its uid/gid maps.
+    NeedIdMaps,
+    /// The child forked the real init into its pid namespace.
+    InitPid(i32),
+    /// Set-up is done; the init now waits for `start`.
+    Ready,
+    Error(ChildError),
+}
+
+/// A failure inside the init stage, with the errno when there was one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildError {
+    pub msg: String,
+    pub errno: Option<i32>,
+}
+
+pub struct Channel {
+    sock: UnixStream,
+}
+
+impl Channel {
+    /// A connected pair; both ends close-on-exec, placed at or above
+    /// `min_fd` so they never land on an fd the container must inherit.
+    pub fn pair(min_fd: RawFd) -> std::io::Result<(Channel, Channel)> {
+        let (a, b) = UnixStream::pair()?;
+        Ok((Channel { sock: raise(a, min_fd)? }, Channel { sock: raise(b, min_fd)? }))
+    }
+
+    /// Adopt an inherited channel fd.
+    ///
+    /// # Safety
+    /// `fd` must be an open unix stream socket that nothing else owns.
+    pub unsafe fn from_raw(fd: RawFd) -> Channel {
+        // SAFETY: guaranteed by the caller.
+        Channel { sock: unsafe { UnixStream::from_raw_fd(fd) } }
+    }
+
+    pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
+        let body = serde_json::to_vec(msg)?;
+        let mut buf = Vec::with_capacity(body.len() + 4);
+        buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&body);
+        (&self.sock).write_all(&buf)?;
+        Ok(())
+    }
+
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
+        let mut len = [0u8; 4];
+        match (&self.sock).read_exact(&mut len) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ChannelError::Closed),
+            r => r?,
+        }
+        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        (&self.sock).read_exact(&mut body).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof { ChannelError::Closed } else { e.into() }
+        })?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// Move `s` to the lowest free fd >= `min_fd` (close-on-exec).
+pub fn raise<T: From<OwnedFd> + Into<OwnedFd>>(s: T, min_fd: RawFd) -> std::io::Result<T> {
+    let fd: OwnedFd = s.into();
+    if fd.as_raw_fd() >= min_fd {
+        return Ok(T::from(fd));
+    }
+    let new = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min_fd))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that we own.
+    Ok(T::from(unsafe { OwnedFd::from_raw_fd(new) }))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_messages() {
+        let (a, b) = Channel::pair(3).unwrap();
+        a.send(&FromInit::InitPid(42)).unwrap();
+        a.send(&FromInit::Error(ChildError { msg: "boom".into(), errno: Some(2) })).unwrap();
+        assert!(matches!(b.recv::<FromInit>().unwrap(), FromInit::InitPid(42)));
+        match b.recv::<FromInit>().unwrap() {
+            FromInit::Error(e) => assert_eq!((e.msg.as_str(), e.errno), ("boom", Some(2))),
+            other => panic!("{other:?}"),
+        }
+        drop(a);
+        assert!(matches!(b.recv::<FromInit>(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn fds_are_raised() {
+        let (a, _b) = Channel::pair(100).unwrap();
+        assert!(a.as_raw_fd() >= 100);
+    }
+}

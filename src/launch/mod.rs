@@ -1,0 +1,300 @@
+//! The parent side of `create`: load and check the bundle, make the state
+//! directory and cgroups, clone the init stage into its namespaces, feed it
+//! its plan over the typed channel, and wait until it is ready. Any failure
+//! undoes everything (`Cleanup`), so a failed create leaves no state
+//! directory, cgroup or process behind.
+
+mod channel;
+mod idmap;
+mod sealed;
+
+pub use channel::{Channel, ChannelError, ChildError, FromInit, InitPlan, ToInit};
+use channel::raise as raise_fd;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use crate::cgroups::{self, FsManager, Layout, Manager};
+use crate::container::{Lock, State, Store, proc_start_time};
+use crate::namespaces;
+use crate::spec;
+use crate::sys;
+
+/// What the caller of `create` asked for.
+pub struct CreateOpts<'a> {
+    pub id: &'a str,
+    pub bundle: &'a str,
+    pub console_socket: Option<&'a str>,
+    pub pidfd_socket: Option<&'a str>,
+    pub pid_file: Option<&'a str>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// `run` in the foreground: no exec fifo, the init starts at once, and
+    /// hull stays the init's (sub)reaper.
+    pub foreground: bool,
+    /// For a foreground `run` with a terminal: the socket hull itself
+    /// receives the pty master on.
+    pub own_console: Option<UnixStream>,
+}
+
+/// A container whose init is set up (and, unless foreground, waiting for
+/// `start`).
+pub struct Created {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub dir: PathBuf,
+    pub lock: Lock,
+    pub state: State,
+}
+
+/// Undo a half-made container on any failure path.
+struct Cleanup<'a> {
+    dir: &'a Path,
+    cgroup: Option<FsManager>,
+    child: Option<(i32, OwnedFd)>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some((pid, pidfd)) = self.child.take() {
+            let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            // A killed init's children may take a moment to leave.
+            for pid in cg.pids().unwrap_or_default() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            if let Err(e) = cg.destroy() {
+                crate::warn!("cleaning up cgroup: {e}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.dir);
+    }
+}
+
+pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
+    crate::container::validate_id(opts.id)?;
+    let bundle = spec::load_bundle(opts.bundle)?;
+    spec::validate(&bundle.spec)?;
+    crate::features::reject_unimplemented(&bundle.spec)?;
+    let process = bundle.spec.process().as_ref().ok_or_else(|| anyhow!("process property must not be empty"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.own_console.is_none() {
+        bail!("cannot allocate tty if hull will detach without setting console socket");
+    }
+    if !terminal && opts.console_socket.is_some() {
+        bail!("cannot use console socket if hull will not detach or allocate tty");
+    }
+
+    // fds 3.. belong to the container: LISTEN_FDS (when addressed to us),
+    // then --preserve-fds. Ours go above them.
+    let listen_fds = listen_fds();
+    let extra_fds = listen_fds + opts.preserve_fds;
+    let min_fd = 3 + extra_fds as RawFd;
+    let mut extra_env = Vec::new();
+    if listen_fds > 0 {
+        extra_env.push(format!("LISTEN_FDS={listen_fds}"));
+        extra_env.push("LISTEN_PID=1".to_string());
+    }
+
+    let (dir, lock) = store.create_dir(opts.id)?;
+    let mut cleanup = Cleanup { dir: &dir, cgroup: None, child: None, armed: true };
+
+    let exec_fifo = if opts.foreground {
+        None
+    } else {
+        let fifo = dir.join("exec.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .with_context(|| format!("creating {}", fifo.display()))?;
+        Some(fifo)
+    };
+
+    // cgroups first: the child is born into them.
+    let linux = bundle.spec.linux().as_ref();
+    let layout = Layout::detect()?;
+    let cg_path = cgroups::requested_path(linux.and_then(|l| l.cgroups_path().as_deref()), opts.id);
+    let mut cg = FsManager::new(&layout, &cg_path)?;
+    cg.extra_device_rules = crate::rootfs::device_cgroup_rules(&bundle.spec);
+    let created = cg.create(linux.and_then(|l| l.resources().as_ref()));
+    cleanup.cgroup = Some(cg);
+    created.context("creating cgroup")?;
+    let cg = cleanup.cgroup.as_ref().expect("set above");
+
+    let console: Option<OwnedFd> = match (opts.console_socket, &opts.own_console) {
+        (Some(path), _) => {
+            let s = UnixStream::connect(path).with_context(|| format!("connecting to console socket {path}"))?;
+            Some(raise_fd(OwnedFd::from(s), min_fd)?)
+        }
+        (None, Some(s)) => Some(raise_fd(OwnedFd::from(s.try_clone()?), min_fd)?),
+        (None, None) => None,
+    };
+
+    let exe = raise_fd(sealed::sealed_self().context("sealing a copy of hull for the init stage")?, min_fd)?;
+    let (parent_end, child_end) = Channel::pair(min_fd)?;
+    let ns = namespaces::plan(&bundle.spec);
+    let own_pid_ns = namespaces::has(&bundle.spec, oci_spec::runtime::LinuxNamespaceType::Pid);
+
+    if opts.foreground {
+        // The init may end up a grandchild (pid namespace joined by path):
+        // make sure it is reparented to us, not to the host's init.
+        sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).context("becoming child subreaper")?;
+    }
+
+    let env = CString::new(format!("_HULL_INIT={}", child_end.as_raw_fd()))?;
+    let keep: Vec<RawFd> = [child_end.as_raw_fd()].into_iter().chain(console.as_ref().map(|c| c.as_raw_fd())).collect();
+    let (pid, pidfd) = match sys::clone3(ns.clone_flags, cg.clone_into()).context("clone")? {
+        sys::Forked::Child => exec_init(exe.as_raw_fd(), &env, &keep, extra_fds, &child_end),
+        sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_end);
+    cleanup.child = Some((pid, pidfd));
+
+    let result = drive_init(&parent_end, pid, cg, &bundle, &ns, InitPlan {
+        id: opts.id.to_string(),
+        config: String::from_utf8_lossy(&bundle.raw).into_owned(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        exec_fifo,
+        ns: ns.clone(),
+        cgroup: cg.paths().clone(),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        extra_fds,
+        extra_env,
+        console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+    });
+    drop(console);
+    let init_pid = match result {
+        Ok(p) => p,
+        Err(e) => {
+            // Prefer the child's own account of what went wrong.
+            return Err(e);
+        }
+    };
+
+    let (init_pid, init_pidfd) = if init_pid == pid {
+        (pid, cleanup.child.take().map(|(_, fd)| fd).expect("child recorded"))
+    } else {
+        // The intermediate stage exited after forking the init.
+        if let Some((p, _)) = cleanup.child.take() {
+            let _ = waitpid(Pid::from_raw(p), None);
+        }
+        let fd = sys::pidfd_open(init_pid).context("pidfd_open of the container init")?;
+        cleanup.child = Some((init_pid, fd.try_clone()?));
+        (init_pid, fd)
+    };
+    if opts.foreground {
+        // Keep the pidfd for the caller; cleanup must not own it.
+    }
+    cleanup.child = Some((init_pid, init_pidfd.try_clone()?));
+
+    let start_time = proc_start_time(init_pid).ok_or_else(|| anyhow!("container init exited during creation"))?;
+    let state = State {
+        id: opts.id.to_string(),
+        pid: init_pid,
+        start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::logging::rfc3339_nanos_now(),
+        owner: String::new(),
+        annotations: bundle.spec.annotations().as_ref().map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        cgroup: cg.paths().clone(),
+        own_pid_ns,
+    };
+    state.save(&dir)?;
+    if let Some(path) = opts.pid_file {
+        write_pid_file(path, init_pid)?;
+    }
+    if let Some(path) = opts.pidfd_socket {
+        send_fd(path, init_pidfd.as_raw_fd()).with_context(|| format!("sending pidfd to {path}"))?;
+    }
+    cleanup.armed = false;
+    drop(cleanup);
+    Ok(Created { pid: init_pid, pidfd: init_pidfd, dir, lock, state })
+}
+
+/// In the cloned child: make the fds the init stage needs survive exec, then
+/// exec the sealed copy of hull. Never returns.
+fn exec_init(exe: RawFd, env: &CString, keep: &[RawFd], extra_fds: u32, chan: &Channel) -> ! {
+    // If `hull create` dies before the init is ready, the init dies too.
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    let mut ok = keep.iter().all(|fd| sys::clear_cloexec(*fd).is_ok());
+    for fd in 3..3 + extra_fds as RawFd {
+        ok &= sys::clear_cloexec(fd).is_ok();
+    }
+    let err = if ok {
+        sys::fexecve(exe, &[c"hull", c"init"], &[env.as_c_str()])
+    } else {
+        nix::errno::Errno::EBADF
+    };
+    let _ = chan.send(&FromInit::Error(ChildError {
+        msg: format!("executing the init stage: {err}"),
+        errno: Some(err as i32),
+    }));
+    // SAFETY: _exit is always safe; skip atexit handlers of the parent image.
+    unsafe { libc::_exit(1) }
+}
+
+/// Parent half of the handshake. Returns the pid of the container's init.
+fn drive_init(chan: &Channel, pid: i32, cg: &FsManager, bundle: &spec::Bundle, ns: &namespaces::NsPlan, plan: InitPlan) -> Result<i32> {
+    cg.add_task(pid).context("joining cgroup")?;
+    if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
+        idmap::write_maps(pid, &bundle.spec)?;
+    }
+    let mut init_pid = pid;
+    let fail = |e: ChannelError| -> anyhow::Error {
+        match e {
+            ChannelError::Closed => anyhow!("container init exited before it was ready"),
+            e => e.into(),
+        }
+    };
+    chan.send(&ToInit::Plan(Box::new(plan))).map_err(fail)?;
+    loop {
+        match chan.recv::<FromInit>().map_err(fail)? {
+            FromInit::NeedIdMaps => {
+                idmap::write_maps(pid, &bundle.spec)?;
+                chan.send(&ToInit::MappingWritten).map_err(fail)?;
+            }
+            FromInit::InitPid(p) => init_pid = p,
+            FromInit::Ready => return Ok(init_pid),
+            FromInit::Error(e) => return Err(anyhow!(e.msg)),
+        }
+    }
+}
+
+/// LISTEN_FDS is honoured only when LISTEN_PID names us (sd_listen_fds).
+fn listen_fds() -> u32 {
+    let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !pid_ok {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// Write the pid file atomically (temp file + rename), as runc does.
+pub fn write_pid_file(path: &str, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path)?;
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing pid file {}", path.display()))?;
+    Ok(())
+}
+
+/// Connect to a unix socket and pass one fd with SCM_RIGHTS.
+pub fn send_fd(path: &str, fd: RawFd) -> Result<()> {
+    let s = UnixStream::connect(path)?;
+    crate::console::send_fd(&s, fd, "pidfd")?;
+    Ok(())
+}

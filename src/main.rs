@@ -1,0 +1,51 @@
+//! hull: an OCI container runtime. Parse the command line, set up logging,
+//! dispatch, and turn the outcome into an exit status. Nothing else.
+
+mod cgroups;
+mod cli;
+mod commands;
+mod console;
+mod container;
+mod features;
+mod foreground;
+mod init;
+mod launch;
+mod logging;
+mod namespaces;
+mod rootfs;
+mod spec;
+mod sys;
+
+use clap::Parser;
+
+fn main() {
+    // The init stage is hull exec'd from a sealed copy with the channel fd
+    // in the environment; it never reaches the command line parser.
+    if let Some(fd) = std::env::var_os(init::INIT_ENV).and_then(|v| v.to_str()?.parse::<i32>().ok()) {
+        init::main(fd);
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let json = cli.log_format == cli::LogFormat::Json;
+    if let Err(e) = logging::init(cli.log.as_deref(), json, cli.debug) {
+        eprintln!("hull: opening log file: {e}");
+        std::process::exit(1);
+    }
+    match commands::dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            logging::log(logging::Level::Error, &msg);
+            if logging::logs_to_file() {
+                eprintln!("{msg}");
+            }
+            std::process::exit(1);
+        }
+    }
+}

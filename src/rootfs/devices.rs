@@ -1,0 +1,158 @@
+//! /dev: the default device nodes every container gets, `linux.devices`,
+//! and the standard symlinks. Nodes are made with mknodat relative to the
+//! verified /dev fd; inside a user namespace, where mknod is not allowed,
+//! the host's node is bind-mounted instead.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, Spec};
+
+use super::paths::{self, Kind};
+use crate::init::{Ctx, InitError, Result};
+
+/// (path, major, minor) of the devices runc gives every container.
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+const SYMLINKS: &[(&str, &str)] = &[
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
+];
+
+struct Node {
+    path: PathBuf,
+    typ: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+fn from_spec(d: &LinuxDevice) -> Result<Node> {
+    let typ = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::A => return Err(InitError::new(format!("device {}: type \"a\" is not a device node", d.path().display()))),
+    };
+    Ok(Node {
+        path: d.path().clone(),
+        typ,
+        major: d.major() as u64,
+        minor: d.minor() as u64,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
+/// Cgroup allow rules implied by linux.devices (runc allows each node).
+pub fn cgroup_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
+    let devs = spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    devs.iter()
+        .filter_map(|d| {
+            oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(d.typ())
+                .major(d.major())
+                .minor(d.minor())
+                .access("rwm")
+                .build()
+                .ok()
+        })
+        .collect()
+}
+
+/// Whether hull owns /dev (a fresh tmpfs) and must populate it, or /dev is
+/// a bind mount from the host and must be left alone.
+pub fn dev_is_bound(spec: &Spec) -> bool {
+    spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options().as_deref().unwrap_or(&[]).iter().any(|o| o == "bind" || o == "rbind"))
+    })
+}
+
+pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
+    let mut nodes: Vec<Node> = Vec::new();
+    let bound = dev_is_bound(spec);
+    if !bound {
+        for &(p, major, minor) in DEFAULT_DEVICES {
+            nodes.push(Node { path: p.into(), typ: SFlag::S_IFCHR, major, minor, mode: 0o666, uid: 0, gid: 0 });
+        }
+    }
+    for d in spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        let n = from_spec(d)?;
+        nodes.retain(|x| x.path != n.path);
+        nodes.push(n);
+    }
+    for n in &nodes {
+        make_node(root, n, userns).ctx(|| format!("creating device {}", n.path.display()))?;
+    }
+    if !bound {
+        let dev = paths::create_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir).ctx(|| "opening /dev".into())?;
+        for (target, name) in SYMLINKS.iter().chain([("pts/ptmx", "ptmx")].iter()) {
+            match nix::unistd::symlinkat(*target, &dev, *name) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e).ctx(|| format!("symlink /dev/{name}")),
+            }
+        }
+        if paths::open_in_root(root.as_raw_fd(), Path::new("/proc/kcore"), libc::O_PATH).is_ok()
+            || spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| m.destination() == Path::new("/proc"))
+        {
+            let _ = nix::unistd::symlinkat("/proc/kcore", &dev, "core");
+        }
+    }
+    Ok(())
+}
+
+fn make_node(root: &OwnedFd, n: &Node, userns: bool) -> nix::Result<()> {
+    let parent = n.path.parent().unwrap_or(Path::new("/"));
+    let name = n.path.file_name().ok_or(Errno::EINVAL)?;
+    let dir = paths::create_in_root(root.as_raw_fd(), parent, Kind::Dir)?;
+    if userns {
+        // mknod is refused in a user namespace: bind the host's node.
+        let host = n.path.clone();
+        let target = paths::create_in_root(root.as_raw_fd(), &n.path, Kind::File)?;
+        let c = std::ffi::CString::new(host.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+        let tree = crate::sys::open_tree(libc::AT_FDCWD, &c, libc::OPEN_TREE_CLONE)?;
+        return crate::sys::move_mount(
+            tree.as_raw_fd(),
+            c"",
+            target.as_raw_fd(),
+            c"",
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        );
+    }
+    let dev = makedev(n.major, n.minor);
+    let mode = Mode::from_bits_truncate(n.mode);
+    match mknodat(&dir, name, n.typ, mode, dev) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            // Replace whatever the image put there (it may be a symlink).
+            nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)?;
+            mknodat(&dir, name, n.typ, mode, dev)?;
+        }
+        Err(e) => return Err(e),
+    }
+    nix::unistd::fchownat(
+        &dir,
+        name,
+        Some(n.uid.into()),
+        Some(n.gid.into()),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The config.json `hull spec` writes: the same defaults runc writes, so a
+//! bundle made for one runs unchanged on the other.
+
+use serde_json::{Value, json};
+
+pub fn default_spec(rootless: bool) -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut spec = json!({
+        "ociVersion": super::OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm"
+            ],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": caps,
+                "effective": caps,
+                "permitted": caps,
+                "ambient": caps
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "hull",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    });
+    if rootless {
+        make_rootless(&mut spec);
+    }
+    spec
+}
+
+/// runc's `spec --rootless` changes: a user namespace mapping the caller,
+/// no network namespace, sysfs bound from the host, no cgroup devices.
+fn make_rootless(spec: &mut Value) {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let linux = &mut spec["linux"];
+    linux["resources"] = json!({});
+    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    linux["namespaces"] = json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
+    ]);
+    let mounts = spec["mounts"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    let mut out = Vec::new();
+    for mut m in mounts {
+        match m["destination"].as_str() {
+            Some("/sys") => {
+                out.push(json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+                continue;
+            }
+            Some("/dev/pts") | Some("/dev/mqueue") | Some("/sys/fs/cgroup") => {
+                if let Some(opts) = m["options"].as_array_mut() {
+                    opts.retain(|o| o != "gid=5");
+                }
+                if m["destination"] == "/sys/fs/cgroup" {
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(m);
+    }
+    spec["mounts"] = Value::Array(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_parses_as_oci_spec() {
+        let s: oci_spec::runtime::Spec = serde_json::from_value(default_spec(false)).unwrap();
+        assert_eq!(s.hostname().as_deref(), Some("hull"));
+        assert_eq!(s.process().as_ref().unwrap().args().as_ref().unwrap(), &["sh"]);
+        let r: oci_spec::runtime::Spec = serde_json::from_value(default_spec(true)).unwrap();
+        assert!(r.linux().as_ref().unwrap().uid_mappings().is_some());
+    }
+}

@@ -1,0 +1,106 @@
+//! Checks on a parsed spec that must fail `create` before anything exists
+//! on the host: a bad config never leaves a cgroup, mount or process behind.
+
+use std::collections::HashSet;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::{Result, SpecError};
+use crate::namespaces;
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T> {
+    Err(SpecError::Invalid(msg.into()))
+}
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    let Some(process) = spec.process() else {
+        return invalid("process property must not be empty");
+    };
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return invalid("args must not be empty");
+    }
+    if !process.cwd().is_absolute() {
+        return invalid(format!("cwd {:?} is not an absolute path", process.cwd()));
+    }
+    if process.user().username().is_some() {
+        return invalid("process.user.username is not supported on Linux");
+    }
+    if let Some(adj) = process.oom_score_adj()
+        && !(-1000..=1000).contains(&adj)
+    {
+        return invalid(format!("oomScoreAdj {adj} is out of range [-1000, 1000]"));
+    }
+    let mut seen = HashSet::new();
+    for ns in namespaces::namespaces(spec) {
+        if !seen.insert(ns.typ()) {
+            return invalid(format!("malformed spec file: duplicated ns {:?}", namespaces::spec_name(ns.typ())));
+        }
+        if let Some(p) = ns.path()
+            && !p.is_absolute()
+        {
+            return invalid(format!("namespace {} path {:?} must be absolute", namespaces::spec_name(ns.typ()), p));
+        }
+    }
+    let new_uts = namespaces::is_new(spec, LinuxNamespaceType::Uts);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
+        return invalid("unable to set hostname without a private UTS namespace");
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
+        return invalid("unable to set domainname without a private UTS namespace");
+    }
+    let linux = spec.linux().as_ref();
+    let has_maps = linux.is_some_and(|l| {
+        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    });
+    let new_user = namespaces::is_new(spec, LinuxNamespaceType::User);
+    if new_user && !has_maps {
+        return invalid("user namespaces enabled, but no user mapping found");
+    }
+    if has_maps && !namespaces::has(spec, LinuxNamespaceType::User) {
+        return invalid("user namespaces not enabled, but user mapping found");
+    }
+    if spec.root().as_ref().is_none() {
+        return invalid("root must be specified");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(f: impl FnOnce(&mut serde_json::Value)) -> Spec {
+        let mut v = super::super::default_spec(false);
+        f(&mut v);
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn default_is_valid() {
+        validate(&spec(|_| {})).unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
+            (Box::new(|v| v["process"]["args"] = serde_json::json!([])), "args must not be empty"),
+            (Box::new(|v| v["process"]["cwd"] = "rel".into()), "absolute"),
+            (
+                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}])),
+                "hostname without a private UTS",
+            ),
+            (
+                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "uts"}, {"type": "uts"}])),
+                "duplicated ns",
+            ),
+            (
+                Box::new(|v| v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}))),
+                "no user mapping",
+            ),
+        ];
+        for (f, want) in cases {
+            let err = validate(&spec(f)).unwrap_err().to_string();
+            assert!(err.contains(want), "{err} !~ {want}");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The syscall boundary: thin, typed wrappers over the raw calls that `nix`
+//! does not cover (clone3, openat2, the new mount API, pidfds, memfd sealing).
+//! Every `unsafe` block of hull that talks to the kernel lives here, each with
+//! the invariant that makes it sound. Callers get `nix::Result` so the errno
+//! travels with the error.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+fn check(ret: libc::c_long) -> nix::Result<libc::c_long> {
+    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+/// Result of `clone3`: in the parent the child's pid and a pidfd for it.
+pub enum Forked {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+/// fork-like `clone3`: no shared memory, the child continues on a copy of
+/// the caller's stack. `cgroup` places the child in a cgroup v2 directory
+/// at birth (CLONE_INTO_CGROUP), so it never runs outside its limits.
+pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> nix::Result<Forked> {
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: clone_args is plain old data; zeroed is a valid value.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut libc::c_int as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    if let Some(fd) = cgroup {
+        args.flags |= 0x200000000u64;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: without CLONE_VM the child gets a copy-on-write image of this
+    // single-threaded process, exactly like fork(2); `args` outlives the call
+    // and `pidfd` is written by the kernel before clone3 returns in the parent.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    })?;
+    if ret == 0 {
+        return Ok(Forked::Child);
+    }
+    // SAFETY: the kernel returned a fresh pidfd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Forked::Parent { pid: ret as i32, pidfd })
+}
+
+/// Plain fork for the intermediate stage that must enter a pid namespace.
+pub fn fork() -> nix::Result<Option<i32>> {
+    // SAFETY: hull is single-threaded, so the child inherits no held locks.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Some(child.as_raw())),
+        nix::unistd::ForkResult::Child => Ok(None),
+    }
+}
+
+/// openat2(2) with the given resolve flags, always O_CLOEXEC.
+pub fn openat2(dirfd: RawFd, path: &CStr, flags: i32, mode: u32, resolve: u64) -> nix::Result<OwnedFd> {
+    // SAFETY: open_how is plain old data; zeroed is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 { mode as u64 } else { 0 };
+    how.resolve = resolve;
+    loop {
+        // SAFETY: `path` is NUL-terminated and `how` lives across the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                path.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        match check(ret) {
+            // SAFETY: the kernel returned a new descriptor we now own.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// open_tree(2): a detached copy of the mount (tree) at `path`.
+pub fn open_tree(dirfd: RawFd, path: &CStr, flags: u32) -> nix::Result<OwnedFd> {
+    // SAFETY: NUL-terminated path; returns a new fd or -1.
+    let ret = check(unsafe {
+        libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags | libc::OPEN_TREE_CLOEXEC)
+    })?;
+    // SAFETY: fresh descriptor owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// move_mount(2) of a detached mount fd onto `to_dirfd`/`to_path`.
+pub fn move_mount(from: RawFd, from_path: &CStr, to_dirfd: RawFd, to_path: &CStr, flags: u32) -> nix::Result<()> {
+    // SAFETY: both paths are NUL-terminated; no memory is retained.
+    check(unsafe {
+        libc::syscall(libc::SYS_move_mount, from, from_path.as_ptr(), to_dirfd, to_path.as_ptr(), flags)
+    })?;
+    Ok(())
+}
+
+/// mount_setattr(2): change mount attributes, optionally recursively.
+pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: u32, attr: &libc::mount_attr) -> nix::Result<()> {
+    // SAFETY: `attr` is a valid mount_attr for the duration of the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    })?;
+    Ok(())
+}
+
+/// pidfd_send_signal(2): signal exactly the process the pidfd refers to.
+pub fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: null siginfo is allowed; no memory is retained.
+    check(unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, std::ptr::null::<libc::siginfo_t>(), 0)
+    })?;
+    Ok(())
+}
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: fresh descriptor owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// close_range(2) with flags (0 or CLOSE_RANGE_CLOEXEC).
+pub fn close_range(first: u32, last: u32, flags: u32) -> nix::Result<()> {
+    // SAFETY: closing descriptors is memory-safe; callers own the range.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) })?;
+    Ok(())
+}
+
+/// memfd_create(2).
+pub fn memfd_create(name: &CStr, flags: u32) -> nix::Result<OwnedFd> {
+    // SAFETY: NUL-terminated name.
+    let ret = check(unsafe { libc::syscall(libc::SYS_memfd_create, name.as_ptr(), flags) })?;
+    // SAFETY: fresh descriptor owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// execveat(2) with AT_EMPTY_PATH: execute the file `fd` refers to.
+/// Returns only on failure.
+pub fn fexecve(fd: RawFd, argv: &[&CStr], envp: &[&CStr]) -> Errno {
+    let argv: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    // SAFETY: argv/envp are NULL-terminated arrays of NUL-terminated strings
+    // that outlive the call; on success the call does not return.
+    unsafe {
+        libc::syscall(libc::SYS_execveat, fd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+    }
+    Errno::last()
+}
+
+/// execve(2). Returns only on failure.
+pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Errno {
+    let argv: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let envp: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    // SAFETY: as for fexecve.
+    unsafe {
+        libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    }
+    Errno::last()
+}
+
+/// setns(2) into the namespace `fd` refers to, checking its type.
+pub fn setns(fd: RawFd, nstype: i32) -> nix::Result<()> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::setns(fd, nstype) } as libc::c_long)?;
+    Ok(())
+}
+
+/// prctl(2) with integer arguments.
+pub fn prctl(option: i32, arg2: libc::c_ulong) -> nix::Result<i32> {
+    // SAFETY: the options hull uses take integer arguments only.
+    let ret = check(unsafe { libc::prctl(option, arg2, 0, 0, 0) } as libc::c_long)?;
+    Ok(ret as i32)
+}
+
+/// Clear FD_CLOEXEC so `fd` survives execve.
+pub fn clear_cloexec(fd: impl AsRawFd) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // SAFETY: the caller keeps `fd` open for the duration.
+    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) };
+    fcntl(bfd, FcntlArg::F_SETFD(FdFlag::empty()))?;
+    Ok(())
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name).
+pub fn join_session_keyring(name: &CStr) -> nix::Result<i32> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: NUL-terminated name; keyctl copies it.
+    let ret = check(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) })?;
+    Ok(ret as i32)
+}
+
+/// keyctl(KEYCTL_SETPERM, key, perm).
+pub fn keyctl_setperm(key: i32, perm: u32) -> nix::Result<()> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, key, perm) })?;
+    Ok(())
+}
+
+/// pivot_root(2) with "." for both arguments (the trick runc uses to avoid
+/// a temporary directory for the old root).
+pub fn pivot_root_dot() -> nix::Result<()> {
+    // SAFETY: static NUL-terminated strings.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })?;
+    Ok(())
+}
+
+/// sethostname/setdomainname.
+pub fn set_domainname(name: &[u8]) -> nix::Result<()> {
+    // SAFETY: pointer and length describe a live slice.
+    check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } as libc::c_long)?;
+    Ok(())
+}
+
+/// fsopen(2): a new filesystem context.
+pub fn fsopen(fstype: &CStr) -> nix::Result<OwnedFd> {
+    // SAFETY: NUL-terminated type name.
+    let ret = check(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    // SAFETY: fresh descriptor owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// fsconfig(2) with a string value, a flag (value None), or a command.
+pub fn fsconfig(fsfd: RawFd, cmd: u32, key: Option<&CStr>, value: Option<&CStr>) -> nix::Result<()> {
+    let k = key.map_or(std::ptr::null(), |k| k.as_ptr());
+    let v = value.map_or(std::ptr::null(), |v| v.as_ptr());
+    // SAFETY: key/value are NUL-terminated or null as the command expects.
+    check(unsafe { libc::syscall(libc::SYS_fsconfig, fsfd, cmd, k, v, 0) })?;
+    Ok(())
+}
+
+/// fsmount(2): turn a configured context into a detached mount.
+pub fn fsmount(fsfd: RawFd, attrs: u64) -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments only.
+    let ret = check(unsafe { libc::syscall(libc::SYS_fsmount, fsfd, libc::FSMOUNT_CLOEXEC, attrs) })?;
+    // SAFETY: fresh descriptor owned by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// mount(2) onto the object `target` refers to, through the host's
+/// /proc/self/fd (used only before pivot_root, when /proc is the host's).
+pub fn mount_fd(
+    source: Option<&CStr>,
+    target: RawFd,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> nix::Result<()> {
+    let t = std::ffi::CString::new(format!("/proc/self/fd/{target}")).map_err(|_| Errno::EINVAL)?;
+    let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: all pointers are NUL-terminated strings or null.
+    check(unsafe { libc::mount(p(source), t.as_ptr(), p(fstype), flags, p(data).cast()) } as libc::c_long)?;
+    Ok(())
+}
