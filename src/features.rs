@@ -19,8 +19,14 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
     }
     if let Some(p) = spec.process() {
         let checks: [(&'static str, bool); 6] = [
-            ("process.apparmorProfile", p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty())),
-            ("process.selinuxLabel", p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())),
+            (
+                "process.apparmorProfile",
+                p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()),
+            ),
+            (
+                "process.selinuxLabel",
+                p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()),
+            ),
             ("process.ioPriority", p.io_priority().is_some()),
             ("process.scheduler", p.scheduler().is_some()),
             ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
@@ -31,12 +37,21 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
     if let Some(l) = spec.linux() {
         let checks: [(&'static str, bool); 7] = [
             ("linux.seccomp", l.seccomp().is_some()),
-            ("linux.sysctl", l.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
+            (
+                "linux.sysctl",
+                l.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
+            ),
             ("linux.intelRdt", l.intel_rdt().is_some()),
             ("linux.personality", l.personality().is_some()),
-            ("linux.netDevices", l.net_devices().as_ref().is_some_and(|n| !n.is_empty())),
+            (
+                "linux.netDevices",
+                l.net_devices().as_ref().is_some_and(|n| !n.is_empty()),
+            ),
             ("linux.memoryPolicy", l.memory_policy().is_some()),
-            ("linux.mountLabel", l.mount_label().as_ref().is_some_and(|s| !s.is_empty())),
+            (
+                "linux.mountLabel",
+                l.mount_label().as_ref().is_some_and(|s| !s.is_empty()),
+            ),
         ];
         out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
     }
@@ -60,7 +75,10 @@ pub fn document() -> Value {
         v.sort();
         v
     };
-    let mut nss: Vec<&str> = namespaces::ALL.iter().map(|t| namespaces::spec_name(*t)).collect();
+    let mut nss: Vec<&str> = namespaces::ALL
+        .iter()
+        .map(|t| namespaces::spec_name(*t))
+        .collect();
     nss.sort();
     let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     caps.sort();
@@ -98,11 +116,19 @@ mod tests {
     #[test]
     fn mount_options_come_from_the_table() {
         let doc = document();
-        let opts: Vec<&str> = doc["mountOptions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let opts: Vec<&str> = doc["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         for o in ["ro", "rbind", "rslave", "rro", "nosymfollow"] {
             assert!(opts.contains(&o), "{o}");
         }
-        assert!(!opts.contains(&"tmpcopyup"), "extensions are not claimed until implemented");
+        assert!(
+            !opts.contains(&"tmpcopyup"),
+            "extensions are not claimed until implemented"
+        );
         for o in &opts {
             assert!(options::TABLE.iter().any(|(n, _)| n == o));
         }

@@ -17,7 +17,18 @@ use crate::sys;
 fn handled() -> SigSet {
     let mut s = SigSet::empty();
     for sig in Signal::iterator() {
-        if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) {
+        if !matches!(
+            sig,
+            Signal::SIGKILL
+                | Signal::SIGSTOP
+                | Signal::SIGSEGV
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGTSTP
+                | Signal::SIGTTIN
+                | Signal::SIGTTOU
+        ) {
             s.add(sig);
         }
     }
@@ -62,13 +73,19 @@ pub fn wait(pid: i32, pidfd: &OwnedFd, sigfd: SignalFd, master: Option<OwnedFd>)
             Err(_) => break,
             Ok(_) => {}
         }
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         if let Some(m) = &master {
             if ready.get(1).copied().unwrap_or(false) && !copy(m.as_raw_fd(), 1, &mut buf) {
                 // The pty closed: every process holding it has gone.
             }
-            if stdin_open && ready.get(2).copied().unwrap_or(false) && !copy(0, m.as_raw_fd(), &mut buf) {
+            if stdin_open
+                && ready.get(2).copied().unwrap_or(false)
+                && !copy(0, m.as_raw_fd(), &mut buf)
+            {
                 stdin_open = false;
             }
         }
@@ -132,7 +149,12 @@ fn reap_blocking(pid: i32) -> i32 {
 /// Copy what is available from `from` to `to`; false on EOF or error.
 fn copy(from: i32, to: i32, buf: &mut [u8]) -> bool {
     // SAFETY: both fds stay open for the duration of the call.
-    let (rf, wf) = unsafe { (std::os::fd::BorrowedFd::borrow_raw(from), std::os::fd::BorrowedFd::borrow_raw(to)) };
+    let (rf, wf) = unsafe {
+        (
+            std::os::fd::BorrowedFd::borrow_raw(from),
+            std::os::fd::BorrowedFd::borrow_raw(to),
+        )
+    };
     match nix::unistd::read(rf, buf) {
         Ok(0) | Err(_) => false,
         Ok(n) => {

@@ -12,7 +12,6 @@ use std::sync::OnceLock;
 pub enum Level {
     Error,
     Warn,
-    Info,
     Debug,
 }
 
@@ -21,7 +20,6 @@ impl Level {
         match self {
             Level::Error => "error",
             Level::Warn => "warning",
-            Level::Info => "info",
             Level::Debug => "debug",
         }
     }
@@ -88,7 +86,11 @@ fn format_line(level: Level, msg: &str, json: bool) -> String {
             time
         )
     } else {
-        format!("time=\"{time}\" level={} msg={}", level.as_str(), quote(msg))
+        format!(
+            "time=\"{time}\" level={} msg={}",
+            level.as_str(),
+            quote(msg)
+        )
     }
 }
 
@@ -112,7 +114,9 @@ fn quote(msg: &str) -> String {
 
 /// Current UTC time as RFC 3339 with second precision ("2006-01-02T15:04:05Z").
 pub fn rfc3339_nanos_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs() as i64, Some(now.subsec_nanos()))
 }
 
@@ -175,7 +179,10 @@ mod tests {
     fn formats_rfc3339() {
         assert_eq!(rfc3339(0, None), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000, None), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400, Some(5_000_000)), "2000-02-29T00:00:00.005Z");
+        assert_eq!(
+            rfc3339(951_782_400, Some(5_000_000)),
+            "2000-02-29T00:00:00.005Z"
+        );
     }
 
     #[test]

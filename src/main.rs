@@ -21,7 +21,8 @@ use clap::Parser;
 fn main() {
     // The init stage is hull exec'd from a sealed copy with the channel fd
     // in the environment; it never reaches the command line parser.
-    if let Some(fd) = std::env::var_os(init::INIT_ENV).and_then(|v| v.to_str()?.parse::<i32>().ok()) {
+    if let Some(fd) = std::env::var_os(init::INIT_ENV).and_then(|v| v.to_str()?.parse::<i32>().ok())
+    {
         init::main(fd);
     }
     let cli = match cli::Cli::try_parse() {

@@ -95,7 +95,9 @@ pub fn has(spec: &Spec, typ: LinuxNamespaceType) -> bool {
 
 /// True when the spec asks for a *new* namespace of this type.
 pub fn is_new(spec: &Spec, typ: LinuxNamespaceType) -> bool {
-    namespaces(spec).iter().any(|n| n.typ() == typ && n.path().is_none())
+    namespaces(spec)
+        .iter()
+        .any(|n| n.typ() == typ && n.path().is_none())
 }
 
 /// Order and means of entering the spec's namespaces.
@@ -106,7 +108,10 @@ pub fn plan(spec: &Spec) -> NsPlan {
     for ns in namespaces(spec) {
         let f = flag(ns.typ()).bits() as u64;
         match ns.path() {
-            Some(p) => joins.push(Join { flag: f, path: p.clone() }),
+            Some(p) => joins.push(Join {
+                flag: f,
+                path: p.clone(),
+            }),
             None => new |= f,
         }
     }
@@ -163,8 +168,16 @@ mod tests {
     #[test]
     fn all_new_namespaces_come_from_clone() {
         use LinuxNamespaceType::*;
-        let p = plan(&spec(&[(Pid, None), (Network, None), (Mount, None), (User, None), (Cgroup, None)]));
-        let want = (libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u64;
+        let p = plan(&spec(&[
+            (Pid, None),
+            (Network, None),
+            (Mount, None),
+            (User, None),
+            (Cgroup, None),
+        ]));
+        let want =
+            (libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWUSER)
+                as u64;
         assert_eq!(p.clone_flags, want);
         assert_eq!(p.unshare_flags, libc::CLONE_NEWCGROUP as u64);
         assert!(!p.fork_for_pid && !p.unshare_user && p.joins.is_empty());
@@ -173,8 +186,15 @@ mod tests {
     #[test]
     fn joining_a_netns_keeps_the_single_clone() {
         use LinuxNamespaceType::*;
-        let p = plan(&spec(&[(Pid, None), (Network, Some("/proc/1/ns/net")), (Mount, None)]));
-        assert_eq!(p.clone_flags, (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64);
+        let p = plan(&spec(&[
+            (Pid, None),
+            (Network, Some("/proc/1/ns/net")),
+            (Mount, None),
+        ]));
+        assert_eq!(
+            p.clone_flags,
+            (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64
+        );
         assert_eq!(p.joins.len(), 1);
         assert!(!p.fork_for_pid);
     }
@@ -182,17 +202,29 @@ mod tests {
     #[test]
     fn new_userns_with_a_join_creates_it_after_joining() {
         use LinuxNamespaceType::*;
-        let p = plan(&spec(&[(User, None), (Network, Some("/x")), (Pid, None), (Mount, None)]));
+        let p = plan(&spec(&[
+            (User, None),
+            (Network, Some("/x")),
+            (Pid, None),
+            (Mount, None),
+        ]));
         assert_eq!(p.clone_flags, 0);
         assert!(p.unshare_user);
-        assert_eq!(p.unshare_flags, (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64);
+        assert_eq!(
+            p.unshare_flags,
+            (libc::CLONE_NEWPID | libc::CLONE_NEWNS) as u64
+        );
         assert!(p.fork_for_pid);
     }
 
     #[test]
     fn joined_userns_is_entered_first_and_pid_join_forks() {
         use LinuxNamespaceType::*;
-        let p = plan(&spec(&[(Pid, Some("/p")), (User, Some("/u")), (Mount, None)]));
+        let p = plan(&spec(&[
+            (Pid, Some("/p")),
+            (User, Some("/u")),
+            (Mount, None),
+        ]));
         assert_eq!(p.joins[0].flag, libc::CLONE_NEWUSER as u64);
         assert!(p.fork_for_pid);
         assert_eq!(p.clone_flags, 0);

@@ -37,11 +37,22 @@ impl Rule {
             return "a".to_string();
         }
         let n = |x: Option<i64>| x.map_or("*".to_string(), |v| v.to_string());
-        format!("{} {}:{} {}", self.typ, n(self.major), n(self.minor), self.access)
+        format!(
+            "{} {}:{} {}",
+            self.typ,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
     }
 }
 
-const fn allow(typ: char, major: Option<i64>, minor: Option<i64>, access: &'static str) -> (char, Option<i64>, Option<i64>, &'static str) {
+const fn allow(
+    typ: char,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &'static str,
+) -> (char, Option<i64>, Option<i64>, &'static str) {
     (typ, major, minor, access)
 }
 
@@ -49,27 +60,31 @@ const fn allow(typ: char, major: Option<i64>, minor: Option<i64>, access: &'stat
 const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
     allow('c', None, None, "m"),
     allow('b', None, None, "m"),
-    allow('c', Some(1), Some(3), "rwm"),   // /dev/null
-    allow('c', Some(1), Some(8), "rwm"),   // /dev/random
-    allow('c', Some(1), Some(7), "rwm"),   // /dev/full
-    allow('c', Some(5), Some(0), "rwm"),   // /dev/tty
-    allow('c', Some(1), Some(5), "rwm"),   // /dev/zero
-    allow('c', Some(1), Some(9), "rwm"),   // /dev/urandom
-    allow('c', Some(136), None, "rwm"),    // /dev/pts/*
-    allow('c', Some(5), Some(2), "rwm"),   // /dev/ptmx
+    allow('c', Some(1), Some(3), "rwm"),    // /dev/null
+    allow('c', Some(1), Some(8), "rwm"),    // /dev/random
+    allow('c', Some(1), Some(7), "rwm"),    // /dev/full
+    allow('c', Some(5), Some(0), "rwm"),    // /dev/tty
+    allow('c', Some(1), Some(5), "rwm"),    // /dev/zero
+    allow('c', Some(1), Some(9), "rwm"),    // /dev/urandom
+    allow('c', Some(136), None, "rwm"),     // /dev/pts/*
+    allow('c', Some(5), Some(2), "rwm"),    // /dev/ptmx
     allow('c', Some(10), Some(200), "rwm"), // /dev/net/tun
 ];
 
 /// The complete ordered rule list for a container.
 pub fn rules(spec_rules: &[LinuxDeviceCgroup], extra: &[LinuxDeviceCgroup]) -> Vec<Rule> {
     let mut out: Vec<Rule> = spec_rules.iter().map(Rule::from_spec).collect();
-    out.extend(DEFAULT_ALLOWED.iter().map(|&(typ, major, minor, access)| Rule {
-        allow: true,
-        typ,
-        major,
-        minor,
-        access: access.to_string(),
-    }));
+    out.extend(
+        DEFAULT_ALLOWED
+            .iter()
+            .map(|&(typ, major, minor, access)| Rule {
+                allow: true,
+                typ,
+                major,
+                minor,
+                access: access.to_string(),
+            }),
+    );
     out.extend(extra.iter().map(Rule::from_spec));
     out
 }
@@ -81,7 +96,11 @@ mod tests {
 
     #[test]
     fn deny_all_then_defaults() {
-        let deny = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap();
+        let deny = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
         let r = rules(&[deny], &[]);
         assert_eq!(r[0].v1_text(), "a");
         assert!(!r[0].allow);

@@ -21,13 +21,20 @@ impl FsManager {
     /// A manager for the cgroup `path` (already resolved by
     /// `requested_path`) on the host's hierarchies.
     pub fn new(layout: &Layout, path: &Path) -> Result<FsManager> {
-        let own = if path.is_absolute() { Vec::new() } else { own_cgroups()? };
+        let own = if path.is_absolute() {
+            Vec::new()
+        } else {
+            own_cgroups()?
+        };
         let base = |ctrls: &[String], root: &Path| -> PathBuf {
             if path.is_absolute() {
                 return path.to_path_buf();
             }
             let key = ctrls.join(",");
-            let mine = own.iter().find(|(k, _)| *k == key).map(|(_, p)| p.as_path());
+            let mine = own
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, p)| p.as_path());
             // /proc/self/cgroup is relative to the namespace root; the
             // mount root tells where that is in the mounted hierarchy.
             let mine = mine.unwrap_or(Path::new("/"));
@@ -44,12 +51,20 @@ impl FsManager {
             let rel = base(&[], root);
             paths.v2 = Some(mount.join(rel.strip_prefix("/").unwrap_or(&rel)));
         }
-        Ok(FsManager { paths, v2_fd: None, extra_device_rules: Vec::new() })
+        Ok(FsManager {
+            paths,
+            v2_fd: None,
+            extra_device_rules: Vec::new(),
+        })
     }
 
     /// A manager for cgroups recorded in state.json.
     pub fn from_paths(paths: CgroupPaths) -> FsManager {
-        FsManager { paths, v2_fd: None, extra_device_rules: Vec::new() }
+        FsManager {
+            paths,
+            v2_fd: None,
+            extra_device_rules: Vec::new(),
+        }
     }
 
     fn mkdir_p(&mut self, dir: &Path, init_cpuset: bool) -> Result<()> {
@@ -75,9 +90,11 @@ impl FsManager {
         Ok(())
     }
 
-
     fn task_dir(&self) -> Option<&Path> {
-        self.paths.v2.as_deref().or_else(|| self.paths.v1.first().map(|(_, p)| p.as_path()))
+        self.paths
+            .v2
+            .as_deref()
+            .or_else(|| self.paths.v1.first().map(|(_, p)| p.as_path()))
     }
 }
 
@@ -92,10 +109,16 @@ impl Manager for FsManager {
             self.mkdir_p(&dir, false)?;
             let fd = nix::fcntl::open(
                 &dir,
-                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::fcntl::OFlag::O_PATH
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
             )
-            .map_err(|errno| CgroupError::Io { op: "open", path: dir.clone(), errno })?;
+            .map_err(|errno| CgroupError::Io {
+                op: "open",
+                path: dir.clone(),
+                errno,
+            })?;
             self.v2_fd = Some(fd);
         }
         let Some(res) = resources else { return Ok(()) };
@@ -132,7 +155,9 @@ impl Manager for FsManager {
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        let Some(dir) = self.task_dir() else { return Ok(Vec::new()) };
+        let Some(dir) = self.task_dir() else {
+            return Ok(Vec::new());
+        };
         let f = dir.join("cgroup.procs");
         match fs::read_to_string(&f) {
             Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
@@ -143,7 +168,8 @@ impl Manager for FsManager {
 
     fn is_frozen(&self) -> bool {
         if let Some(dir) = v1::dir_of(&self.paths.v1, "freezer") {
-            return fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN");
+            return fs::read_to_string(dir.join("freezer.state"))
+                .is_ok_and(|s| s.trim() == "FROZEN");
         }
         if let Some(dir) = &self.paths.v2 {
             return fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");

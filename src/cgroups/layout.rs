@@ -33,7 +33,9 @@ impl Layout {
     pub fn parse(mountinfo: &str) -> Layout {
         let mut layout = Layout::default();
         for line in mountinfo.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let pre: Vec<&str> = pre.split(' ').collect();
             let post: Vec<&str> = post.split(' ').collect();
             if pre.len() < 5 || post.len() < 3 {
@@ -49,8 +51,14 @@ impl Layout {
                         .filter(|o| is_controller(o))
                         .map(str::to_string)
                         .collect();
-                    if !controllers.is_empty() && !layout.v1.iter().any(|h| h.controllers == controllers) {
-                        layout.v1.push(V1Hierarchy { mount, root, controllers });
+                    if !controllers.is_empty()
+                        && !layout.v1.iter().any(|h| h.controllers == controllers)
+                    {
+                        layout.v1.push(V1Hierarchy {
+                            mount,
+                            root,
+                            controllers,
+                        });
                     }
                 }
                 _ => {}
@@ -58,21 +66,24 @@ impl Layout {
         }
         layout
     }
-
-    pub fn is_pure_v2(&self) -> bool {
-        self.v1.is_empty() && self.v2.is_some()
-    }
-
-    /// The v1 hierarchy a controller is bound to, if any.
-    pub fn v1_for(&self, controller: &str) -> Option<&V1Hierarchy> {
-        self.v1.iter().find(|h| h.controllers.iter().any(|c| c == controller))
-    }
 }
 
 fn is_controller(opt: &str) -> bool {
     const KNOWN: &[&str] = &[
-        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls",
-        "net_prio", "hugetlb", "perf_event", "rdma", "misc",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+        "net_cls",
+        "net_prio",
+        "hugetlb",
+        "perf_event",
+        "rdma",
+        "misc",
     ];
     opt.starts_with("name=") || KNOWN.contains(&opt)
 }
@@ -86,7 +97,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -129,16 +143,18 @@ mod tests {
     fn parses_hybrid() {
         let l = Layout::parse(HYBRID);
         assert_eq!(l.v1.len(), 4);
-        assert_eq!(l.v1_for("memory").unwrap().mount, PathBuf::from("/sys/fs/cgroup/memory"));
-        assert_eq!(l.v1_for("cpuacct").unwrap().controllers, vec!["cpu", "cpuacct"]);
-        assert_eq!(l.v2.as_ref().unwrap().0, PathBuf::from("/sys/fs/cgroup/unified"));
-        assert!(!l.is_pure_v2());
+        assert_eq!(l.v1[1].mount, PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(l.v1[3].controllers, vec!["cpu", "cpuacct"]);
+        assert_eq!(
+            l.v2.as_ref().unwrap().0,
+            PathBuf::from("/sys/fs/cgroup/unified")
+        );
     }
 
     #[test]
     fn parses_pure_v2() {
         let l = Layout::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
-        assert!(l.is_pure_v2());
+        assert!(l.v1.is_empty() && l.v2.is_some());
     }
 
     #[test]

@@ -93,7 +93,11 @@ pub fn requested_path(cgroups_path: Option<&Path>, id: &str) -> PathBuf {
 /// Lexically clean a cgroup path so that it can never climb out of a
 /// hierarchy with `..`.
 fn clean(p: &Path) -> PathBuf {
-    let mut out = if p.is_absolute() { PathBuf::from("/") } else { PathBuf::new() };
+    let mut out = if p.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        PathBuf::new()
+    };
     for c in p.components() {
         match c {
             std::path::Component::Normal(s) => out.push(s),
@@ -113,12 +117,21 @@ mod tests {
     #[test]
     fn default_path_is_slash_id() {
         assert_eq!(requested_path(None, "abc"), PathBuf::from("/abc"));
-        assert_eq!(requested_path(Some(Path::new("")), "abc"), PathBuf::from("/abc"));
+        assert_eq!(
+            requested_path(Some(Path::new("")), "abc"),
+            PathBuf::from("/abc")
+        );
     }
 
     #[test]
     fn dotdot_cannot_escape() {
-        assert_eq!(requested_path(Some(Path::new("/a/../../../etc")), "x"), PathBuf::from("/etc"));
-        assert_eq!(requested_path(Some(Path::new("a/../../b")), "x"), PathBuf::from("b"));
+        assert_eq!(
+            requested_path(Some(Path::new("/a/../../../etc")), "x"),
+            PathBuf::from("/etc")
+        );
+        assert_eq!(
+            requested_path(Some(Path::new("a/../../b")), "x"),
+            PathBuf::from("b")
+        );
     }
 }

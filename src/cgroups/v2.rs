@@ -15,10 +15,18 @@ pub(super) fn reject_unsupported(res: &LinuxResources) -> Result<()> {
         ("cpu", res.cpu().is_some()),
         ("pids", res.pids().is_some()),
         ("blockIO", res.block_io().is_some()),
-        ("hugepageLimits", res.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())),
+        (
+            "hugepageLimits",
+            res.hugepage_limits()
+                .as_ref()
+                .is_some_and(|h| !h.is_empty()),
+        ),
         ("network", res.network().is_some()),
         ("rdma", res.rdma().as_ref().is_some_and(|r| !r.is_empty())),
-        ("unified", res.unified().as_ref().is_some_and(|u| !u.is_empty())),
+        (
+            "unified",
+            res.unified().as_ref().is_some_and(|u| !u.is_empty()),
+        ),
     ];
     match set.iter().find(|(_, on)| *on) {
         Some((name, _)) => Err(CgroupError::Unsupported(format!("linux.resources.{name}"))),
@@ -27,11 +35,17 @@ pub(super) fn reject_unsupported(res: &LinuxResources) -> Result<()> {
 }
 
 /// Apply `res` on a pure v2 host.
-pub(super) fn apply(_dir: &Path, res: &LinuxResources, extra_devices: &[LinuxDeviceCgroup]) -> Result<()> {
+pub(super) fn apply(
+    _dir: &Path,
+    res: &LinuxResources,
+    extra_devices: &[LinuxDeviceCgroup],
+) -> Result<()> {
     reject_unsupported(res)?;
     let devices = res.devices().as_deref().unwrap_or(&[]);
     if !devices.is_empty() || !extra_devices.is_empty() {
-        return Err(CgroupError::Unsupported("linux.resources.devices on cgroup v2 (eBPF)".into()));
+        return Err(CgroupError::Unsupported(
+            "linux.resources.devices on cgroup v2 (eBPF)".into(),
+        ));
     }
     Ok(())
 }

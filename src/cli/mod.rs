@@ -18,11 +18,7 @@ pub use list::{ListArgs, ListFormat};
 pub use simple::{IdArgs, PassthroughArgs};
 pub use spec::SpecArgs;
 
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    "\nspec: ",
-    "1.3.0"
-);
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.3.0");
 
 #[derive(Parser, Debug)]
 #[command(name = "hull", version = VERSION, about = "hull: an OCI container runtime", disable_help_subcommand = true)]

@@ -28,7 +28,11 @@ pub fn run(store: &Store, a: &DeleteArgs) -> Result<()> {
         s if a.force => {
             let _ = s;
         }
-        s => bail!("cannot delete container {} that is not stopped: {}", a.id, s.as_str()),
+        s => bail!(
+            "cannot delete container {} that is not stopped: {}",
+            a.id,
+            s.as_str()
+        ),
     }
     c.destroy()?;
     drop(lock);

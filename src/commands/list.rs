@@ -22,7 +22,11 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
             }
         }
         ListFormat::Table => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            let mut rows = vec![
+                ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
             for c in &containers {
                 rows.push(vec![
                     c.state.id.clone(),
@@ -44,7 +48,13 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, |r| r.len());
     let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r[i].chars().count() + 3).max().unwrap_or(0).max(12))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
         .collect();
     let mut out = String::new();
     for r in rows {
@@ -64,7 +74,14 @@ fn table(rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn header_matches_runc() {
-        let rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
-        assert_eq!(super::table(&rows), "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n");
+        let rows = vec![
+            ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        assert_eq!(
+            super::table(&rows),
+            "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n"
+        );
     }
 }

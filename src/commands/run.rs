@@ -39,9 +39,14 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         None => None,
     };
     if let Some(m) = &master {
-        let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = nix::fcntl::fcntl(
+            m,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
     }
-    let launch::Created { pid, pidfd, lock, .. } = created;
+    let launch::Created {
+        pid, pidfd, lock, ..
+    } = created;
     drop(lock);
     let code = crate::foreground::wait(pid, &pidfd, sigfd, master);
     if !a.keep {

@@ -14,7 +14,8 @@ pub fn run(a: &SpecArgs) -> Result<()> {
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
     serde::Serialize::serialize(&spec, &mut ser)?;
-    let mut f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     f.write_all(&out)?;
     Ok(())
 }

@@ -6,7 +6,7 @@ mod state;
 mod status;
 mod store;
 
-pub use ops::{OpError, parse_signal};
+pub use ops::parse_signal;
 pub use state::State;
 pub use status::{Status, proc_start_time};
 pub use store::{Lock, Store, validate_id};
@@ -40,7 +40,11 @@ pub enum ContainerError {
 
 impl ContainerError {
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ContainerError::Io { op, path: path.into(), source }
+        ContainerError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -64,7 +68,11 @@ impl Container {
         OciState {
             oci_version: crate::spec::OCI_VERSION,
             id: &s.id,
-            pid: if matches!(self.status, Status::Stopped | Status::Creating) { 0 } else { s.pid },
+            pid: if matches!(self.status, Status::Stopped | Status::Creating) {
+                0
+            } else {
+                s.pid
+            },
             status: self.status.as_str(),
             bundle: &s.bundle,
             rootfs: &s.rootfs,

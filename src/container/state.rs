@@ -52,7 +52,10 @@ impl State {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join(".state.json.tmp");
         let path = dir.join(STATE_FILE);
-        let data = serde_json::to_vec(self).map_err(|source| ContainerError::Corrupt { path: path.clone(), source })?;
+        let data = serde_json::to_vec(self).map_err(|source| ContainerError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -61,8 +64,10 @@ impl State {
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)
             .map_err(|e| ContainerError::io("create", &tmp, e))?;
-        f.write_all(&data).map_err(|e| ContainerError::io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| ContainerError::io("fsync", &tmp, e))?;
+        f.write_all(&data)
+            .map_err(|e| ContainerError::io("write", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| ContainerError::io("fsync", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
     }
 }

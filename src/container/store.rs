@@ -20,7 +20,9 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(ContainerError::EmptyId);
     }
-    let ok = id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    let ok = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
     if !ok || id == "." || id == ".." || id.len() > 1024 {
         return Err(ContainerError::InvalidId(id.to_string()));
     }
@@ -38,11 +40,9 @@ pub struct Store {
 
 impl Store {
     pub fn new(root: &str) -> Store {
-        Store { root: PathBuf::from(root) }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
+        Store {
+            root: PathBuf::from(root),
+        }
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -59,7 +59,8 @@ impl Store {
             && e.kind() != std::io::ErrorKind::AlreadyExists
         {
             b.recursive(true);
-            b.create(&self.root).map_err(|e| ContainerError::io("mkdir", &self.root, e))?;
+            b.create(&self.root)
+                .map_err(|e| ContainerError::io("mkdir", &self.root, e))?;
         }
         let dir = self.dir(id);
         b.recursive(false);
@@ -121,7 +122,12 @@ impl Store {
 }
 
 fn lock_dir(dir: &Path) -> Result<Lock> {
-    let fd = open(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
+    let fd = open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
         if e == nix::errno::Errno::ENOENT {
             ContainerError::NotExist
         } else {

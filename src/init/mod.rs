@@ -23,7 +23,10 @@ pub struct InitError {
 
 impl InitError {
     pub fn new(msg: impl Into<String>) -> InitError {
-        InitError { msg: msg.into(), errno: None }
+        InitError {
+            msg: msg.into(),
+            errno: None,
+        }
     }
 }
 
@@ -36,7 +39,10 @@ pub trait Ctx<T> {
 
 impl<T> Ctx<T> for nix::Result<T> {
     fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| InitError { msg: format!("{}: {}", what(), e.desc()), errno: Some(e) })
+        self.map_err(|e| InitError {
+            msg: format!("{}: {}", what(), e.desc()),
+            errno: Some(e),
+        })
     }
 }
 
@@ -64,7 +70,10 @@ pub fn main(fd: i32) -> ! {
         Ok(other) => InitError::new(format!("unexpected message before the plan: {other:?}")),
         Err(e) => InitError::new(format!("receiving the init plan: {e}")),
     };
-    let _ = chan.send(&FromInit::Error(ChildError { msg: err.msg, errno: err.errno.map(|e| e as i32) }));
+    let _ = chan.send(&FromInit::Error(ChildError {
+        msg: err.msg,
+        errno: err.errno.map(|e| e as i32),
+    }));
     // SAFETY: leaving without running destructors is what we want here.
     unsafe { libc::_exit(1) }
 }
@@ -74,8 +83,12 @@ enum Never {}
 fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
     // No other process may open /proc/<us>/exe or ptrace us until execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
-    let spec: Spec = serde_json::from_str(&plan.config).map_err(|e| InitError::new(format!("parsing config.json: {e}")))?;
-    let process = spec.process().as_ref().ok_or_else(|| InitError::new("process property must not be empty"))?;
+    let spec: Spec = serde_json::from_str(&plan.config)
+        .map_err(|e| InitError::new(format!("parsing config.json: {e}")))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::new("process property must not be empty"))?;
 
     namespaces::enter(chan, &plan, &spec)?;
     nix::unistd::setsid().ctx(|| "setsid".into())?;
@@ -84,25 +97,40 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
 
     let fifo = match &plan.exec_fifo {
         Some(p) => Some(
-            nix::fcntl::open(p, nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .ctx(|| format!("opening {}", p.display()))?,
+            nix::fcntl::open(
+                p,
+                nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ctx(|| format!("opening {}", p.display()))?,
         ),
         None => None,
     };
     // SAFETY: the parent passed the connected console socket at this number.
-    let console = plan.console_fd.map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let console = plan
+        .console_fd
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
 
     let mounted = crate::rootfs::prepare(&spec, &plan)?;
     if process.terminal().unwrap_or(false) {
-        let sock = console.as_ref().ok_or_else(|| InitError::new("terminal requested without a console socket"))?;
-        let (master, peer) = crate::console::open_pty(mounted.ptmx()?).ctx(|| "creating the pty".into())?;
+        let sock = console
+            .as_ref()
+            .ok_or_else(|| InitError::new("terminal requested without a console socket"))?;
+        let (master, peer) =
+            crate::console::open_pty(mounted.ptmx()?).ctx(|| "creating the pty".into())?;
         if let Some(size) = process.console_size() {
-            crate::console::set_winsize(std::os::fd::AsFd::as_fd(&peer), size.height() as u16, size.width() as u16)
-                .ctx(|| "setting the console size".into())?;
+            crate::console::set_winsize(
+                std::os::fd::AsFd::as_fd(&peer),
+                size.height() as u16,
+                size.width() as u16,
+            )
+            .ctx(|| "setting the console size".into())?;
         }
         mounted.bind_console(&peer)?;
-        crate::console::send_fd(sock, master.as_raw_fd(), "/dev/ptmx").ctx(|| "sending the pty master to the console socket".into())?;
-        crate::console::become_tty_stdio(&peer).ctx(|| "making the pty the controlling terminal".into())?;
+        crate::console::send_fd(sock, master.as_raw_fd(), "/dev/ptmx")
+            .ctx(|| "sending the pty master to the console socket".into())?;
+        crate::console::become_tty_stdio(&peer)
+            .ctx(|| "making the pty the controlling terminal".into())?;
     }
     drop(console);
     crate::rootfs::finish(&spec, mounted)?;
@@ -121,7 +149,8 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
 
     // Ready: the parent may now exit, so we must not die with it.
     sys::prctl(libc::PR_SET_PDEATHSIG, 0).ctx(|| "clearing the parent death signal".into())?;
-    chan.send(&FromInit::Ready).map_err(|e| InitError::new(format!("reporting ready: {e}")))?;
+    chan.send(&FromInit::Ready)
+        .map_err(|e| InitError::new(format!("reporting ready: {e}")))?;
 
     if let Some(fifo) = fifo {
         let mut b = [0u8; 1];

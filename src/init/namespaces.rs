@@ -32,24 +32,42 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
     // paths would resolve somewhere else.
     let mut fds = Vec::with_capacity(ns.joins.len());
     for j in &ns.joins {
-        let fd = open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .ctx(|| format!("opening {} namespace path {}", type_name(j.flag), j.path.display()))?;
+        let fd = open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| {
+            format!(
+                "opening {} namespace path {}",
+                type_name(j.flag),
+                j.path.display()
+            )
+        })?;
         fds.push((fd, j));
     }
     for (fd, j) in &fds {
         sys::setns(fd.as_raw_fd(), j.flag as i32).map_err(|e| {
             let msg = if e == nix::errno::Errno::EINVAL {
-                format!("{} is not a {} namespace (or cannot be joined)", j.path.display(), type_name(j.flag))
+                format!(
+                    "{} is not a {} namespace (or cannot be joined)",
+                    j.path.display(),
+                    type_name(j.flag)
+                )
             } else {
-                format!("joining {} namespace {}: {}", type_name(j.flag), j.path.display(), e.desc())
+                format!(
+                    "joining {} namespace {}: {}",
+                    type_name(j.flag),
+                    j.path.display(),
+                    e.desc()
+                )
             };
-            InitError { msg, errno: Some(e) }
+            InitError {
+                msg,
+                errno: Some(e),
+            }
         })?;
     }
     drop(fds);
     if ns.unshare_user {
         unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "creating the user namespace".into())?;
-        chan.send(&FromInit::NeedIdMaps).map_err(|e| InitError::new(format!("asking for id maps: {e}")))?;
+        chan.send(&FromInit::NeedIdMaps)
+            .map_err(|e| InitError::new(format!("asking for id maps: {e}")))?;
         match chan.recv::<ToInit>() {
             Ok(ToInit::MappingWritten) => {}
             other => return Err(InitError::new(format!("waiting for id maps: {other:?}"))),
@@ -68,30 +86,43 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
         write_time_offsets(spec)?;
     }
     if ns.fork_for_pid {
-        match sys::fork().ctx(|| "forking into the pid namespace".into())? {
-            Some(child) => {
-                let _ = chan.send(&FromInit::InitPid(child));
-                // SAFETY: the intermediate stage's job is done.
-                unsafe { libc::_exit(0) }
-            }
-            // No parent death signal here: our parent exits right away. If
-            // `hull create` dies instead, our next message fails and we exit.
-            None => {}
+        // The child is the init. It gets no parent death signal: its
+        // parent exits right away; if `hull create` dies instead, the init's
+        // next message fails and it exits.
+        if let Some(child) = sys::fork().ctx(|| "forking into the pid namespace".into())? {
+            let _ = chan.send(&FromInit::InitPid(child));
+            // SAFETY: the intermediate stage's job is done.
+            unsafe { libc::_exit(0) }
         }
     }
     Ok(())
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
+        return Ok(());
+    };
     let mut text = String::new();
     for (clock, off) in offsets {
         let name = match clock.as_str() {
             "monotonic" => "monotonic",
             "boottime" => "boottime",
-            other => return Err(InitError::new(format!("unknown clock {other:?} in linux.timeOffsets"))),
+            other => {
+                return Err(InitError::new(format!(
+                    "unknown clock {other:?} in linux.timeOffsets"
+                )));
+            }
         };
-        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{name} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).ctx(|| "writing /proc/self/timens_offsets".into())
+    std::fs::write("/proc/self/timens_offsets", text)
+        .ctx(|| "writing /proc/self/timens_offsets".into())
 }

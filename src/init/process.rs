@@ -28,7 +28,8 @@ pub fn join_keyring(id: &str) -> Result<()> {
     let name = cstring(&format!("_ses.{id}"), "keyring name")?;
     match sys::join_session_keyring(&name) {
         // Keyrings disabled, or not permitted in this user namespace.
-        Ok(_) | Err(Errno::ENOSYS) | Err(Errno::EPERM) | Err(Errno::EACCES) | Err(Errno::EDQUOT) => Ok(()),
+        Ok(_) | Err(Errno::ENOSYS) | Err(Errno::EPERM) | Err(Errno::EACCES)
+        | Err(Errno::EDQUOT) => Ok(()),
         Err(e) => Err(e).ctx(|| "joining a new session keyring".into()),
     }
 }
@@ -44,8 +45,13 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
         drop_bounding(c.bounding())?;
         sys::prctl(libc::PR_SET_KEEPCAPS, 1).ctx(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     }
-    let mut groups: Vec<nix::unistd::Gid> =
-        user.additional_gids().as_deref().unwrap_or(&[]).iter().map(|g| (*g).into()).collect();
+    let mut groups: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|g| (*g).into())
+        .collect();
     groups.dedup();
     let in_userns = crate::namespaces::has(spec, oci_spec::runtime::LinuxNamespaceType::User);
     if !(in_userns && setgroups_denied()) {
@@ -61,12 +67,18 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
     }
 
     let cwd = process.cwd();
-    nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd ({:?}) set in config.json", cwd.display()))?;
+    nix::unistd::chdir(cwd)
+        .ctx(|| format!("chdir to cwd ({:?}) set in config.json", cwd.display()))?;
     // CVE-2024-21626: a cwd that resolved through a leaked host fd would sit
     // outside our root; the kernel then reports it as "(unreachable)".
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => {}
-        _ => return Err(InitError::new(format!("current working directory {} is outside of the container root", cwd.display()))),
+        _ => {
+            return Err(InitError::new(format!(
+                "current working directory {} is outside of the container root",
+                cwd.display()
+            )));
+        }
     }
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
@@ -82,12 +94,20 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
     }
 
     let args = process.args().as_deref().unwrap_or(&[]);
-    let arg0 = args.first().ok_or_else(|| InitError::new("args must not be empty"))?;
+    let arg0 = args
+        .first()
+        .ok_or_else(|| InitError::new("args must not be empty"))?;
     let path = look_path(arg0, &env)?;
     Ok(Exec {
         path: cstring(path.to_str().unwrap_or(arg0), "args[0]")?,
-        args: args.iter().map(|a| cstring(a, "args")).collect::<Result<_>>()?,
-        env: env.iter().map(|e| cstring(e, "env")).collect::<Result<_>>()?,
+        args: args
+            .iter()
+            .map(|a| cstring(a, "args"))
+            .collect::<Result<_>>()?,
+        env: env
+            .iter()
+            .map(|e| cstring(e, "env"))
+            .collect::<Result<_>>()?,
     })
 }
 
@@ -98,14 +118,18 @@ pub fn exec(exec: Exec, plan: &InitPlan) -> Result<Never> {
     let args: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
     let env: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
     let err = sys::execve(&exec.path, &args, &env);
-    Err(InitError { msg: format!("exec {:?}: {}", exec.path, err.desc()), errno: Some(err) })
+    Err(InitError {
+        msg: format!("exec {:?}: {}", exec.path, err.desc()),
+        errno: Some(err),
+    })
 }
 
 /// Resolve args[0] as execvp would, with the container's PATH, and check
 /// that it is an executable regular file.
 fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
     let check = |p: &Path| -> std::result::Result<(), Errno> {
-        let md = std::fs::metadata(p).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+        let md = std::fs::metadata(p)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
         if md.is_dir() {
             return Err(Errno::EACCES);
         }
@@ -115,7 +139,10 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
         let p = PathBuf::from(arg0);
         return match check(&p) {
             Ok(()) => Ok(p),
-            Err(e) => Err(InitError { msg: format!("exec: {arg0:?}: {}", e.desc()), errno: Some(e) }),
+            Err(e) => Err(InitError {
+                msg: format!("exec: {arg0:?}: {}", e.desc()),
+                errno: Some(e),
+            }),
         };
     }
     let path = env
@@ -134,7 +161,10 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
         }
     }
     match denied {
-        Some(p) => Err(InitError { msg: format!("exec: {:?}: permission denied", p.display().to_string()), errno: Some(Errno::EACCES) }),
+        Some(p) => Err(InitError {
+            msg: format!("exec: {:?}: permission denied", p.display().to_string()),
+            errno: Some(Errno::EACCES),
+        }),
         None => Err(InitError {
             msg: format!("exec: {arg0:?}: executable file not found in $PATH"),
             errno: Some(Errno::ENOENT),
@@ -144,7 +174,9 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
 
 /// HOME for `uid` from the container's /etc/passwd, "/" otherwise.
 fn home_of(uid: u32) -> String {
-    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else { return "/".into() };
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return "/".into();
+    };
     passwd
         .lines()
         .filter_map(|l| {
@@ -183,12 +215,21 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 fn apply_rlimits(process: &Process) -> Result<()> {
     for r in process.rlimits().as_deref().unwrap_or(&[]) {
-        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
         // SAFETY: setrlimit reads a valid rlimit struct.
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } < 0 {
             let e = Errno::last();
             return Err(InitError {
-                msg: format!("setting rlimit type {}: {}", serde_json::to_string(&r.typ()).unwrap_or_default().trim_matches('"'), e.desc()),
+                msg: format!(
+                    "setting rlimit type {}: {}",
+                    serde_json::to_string(&r.typ())
+                        .unwrap_or_default()
+                        .trim_matches('"'),
+                    e.desc()
+                ),
                 errno: Some(e),
             });
         }
@@ -199,10 +240,7 @@ fn apply_rlimits(process: &Process) -> Result<()> {
 fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
     set.iter()
         .flatten()
-        .filter_map(|c| match format!("CAP_{c}").parse::<caps::Capability>() {
-            Ok(cap) => Some(cap),
-            Err(_) => None,
-        })
+        .filter_map(|c| format!("CAP_{c}").parse::<caps::Capability>().ok())
         .collect()
 }
 
@@ -211,7 +249,9 @@ fn drop_bounding(bounding: &Option<Capabilities>) -> Result<()> {
     let supported = caps::runtime::thread_all_supported();
     for cap in supported {
         if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| InitError::new(format!("dropping {cap} from the bounding set: {e}")))?;
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                InitError::new(format!("dropping {cap} from the bounding set: {e}"))
+            })?;
         }
     }
     Ok(())
@@ -219,13 +259,15 @@ fn drop_bounding(bounding: &Option<Capabilities>) -> Result<()> {
 
 fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Result<()> {
     let set = |which: CapSet, caps: CapsHashSet| {
-        caps::set(None, which, &caps).map_err(|e| InitError::new(format!("setting {which:?} capabilities: {e}")))
+        caps::set(None, which, &caps)
+            .map_err(|e| InitError::new(format!("setting {which:?} capabilities: {e}")))
     };
     // Effective must stay a subset of permitted at every step.
     set(CapSet::Effective, to_caps(c.effective()))?;
     set(CapSet::Inheritable, to_caps(c.inheritable()))?;
     set(CapSet::Permitted, to_caps(c.permitted()))?;
-    caps::clear(None, CapSet::Ambient).map_err(|e| InitError::new(format!("clearing ambient capabilities: {e}")))?;
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|e| InitError::new(format!("clearing ambient capabilities: {e}")))?;
     for cap in to_caps(c.ambient()) {
         // An ambient cap needs to be permitted and inheritable; runc skips
         // (with a warning) the ones that are not.

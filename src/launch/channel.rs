@@ -81,7 +81,14 @@ impl Channel {
     /// `min_fd` so they never land on an fd the container must inherit.
     pub fn pair(min_fd: RawFd) -> std::io::Result<(Channel, Channel)> {
         let (a, b) = UnixStream::pair()?;
-        Ok((Channel { sock: raise(a, min_fd)? }, Channel { sock: raise(b, min_fd)? }))
+        Ok((
+            Channel {
+                sock: raise(a, min_fd)?,
+            },
+            Channel {
+                sock: raise(b, min_fd)?,
+            },
+        ))
     }
 
     /// Adopt an inherited channel fd.
@@ -90,7 +97,9 @@ impl Channel {
     /// `fd` must be an open unix stream socket that nothing else owns.
     pub unsafe fn from_raw(fd: RawFd) -> Channel {
         // SAFETY: guaranteed by the caller.
-        Channel { sock: unsafe { UnixStream::from_raw_fd(fd) } }
+        Channel {
+            sock: unsafe { UnixStream::from_raw_fd(fd) },
+        }
     }
 
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
@@ -105,12 +114,18 @@ impl Channel {
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
         let mut len = [0u8; 4];
         match (&self.sock).read_exact(&mut len) {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ChannelError::Closed),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(ChannelError::Closed);
+            }
             r => r?,
         }
         let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
         (&self.sock).read_exact(&mut body).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof { ChannelError::Closed } else { e.into() }
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                ChannelError::Closed
+            } else {
+                e.into()
+            }
         })?;
         Ok(serde_json::from_slice(&body)?)
     }
@@ -139,7 +154,6 @@ pub fn raise<T: From<OwnedFd> + Into<OwnedFd>>(s: T, min_fd: RawFd) -> std::io::
     Ok(T::from(unsafe { OwnedFd::from_raw_fd(new) }))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,8 +162,15 @@ mod tests {
     fn round_trips_messages() {
         let (a, b) = Channel::pair(3).unwrap();
         a.send(&FromInit::InitPid(42)).unwrap();
-        a.send(&FromInit::Error(ChildError { msg: "boom".into(), errno: Some(2) })).unwrap();
-        assert!(matches!(b.recv::<FromInit>().unwrap(), FromInit::InitPid(42)));
+        a.send(&FromInit::Error(ChildError {
+            msg: "boom".into(),
+            errno: Some(2),
+        }))
+        .unwrap();
+        assert!(matches!(
+            b.recv::<FromInit>().unwrap(),
+            FromInit::InitPid(42)
+        ));
         match b.recv::<FromInit>().unwrap() {
             FromInit::Error(e) => assert_eq!((e.msg.as_str(), e.errno), ("boom", Some(2))),
             other => panic!("{other:?}"),

@@ -4,7 +4,9 @@
 use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 pub fn write_maps(pid: i32, spec: &Spec) -> std::io::Result<()> {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     let render = |m: &Option<Vec<LinuxIdMapping>>| -> String {
         m.as_deref()
             .unwrap_or(&[])
@@ -24,6 +26,10 @@ fn write(pid: i32, file: &str, text: &str) -> std::io::Result<()> {
     }
     let path = format!("/proc/{pid}/{file}");
     // One write(2): the kernel accepts a map only whole.
-    std::fs::write(&path, text.as_bytes())
-        .map_err(|e| std::io::Error::new(e.kind(), format!("writing {path} ({}): {e}", text.trim().replace('\n', ", "))))
+    std::fs::write(&path, text.as_bytes()).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("writing {path} ({}): {e}", text.trim().replace('\n', ", ")),
+        )
+    })
 }

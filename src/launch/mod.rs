@@ -8,13 +8,13 @@ mod channel;
 mod idmap;
 mod sealed;
 
-pub use channel::{Channel, ChannelError, ChildError, FromInit, InitPlan, ToInit};
 use channel::raise as raise_fd;
+pub use channel::{Channel, ChannelError, ChildError, FromInit, InitPlan, ToInit};
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::wait::waitpid;
@@ -49,9 +49,7 @@ pub struct CreateOpts<'a> {
 pub struct Created {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    pub dir: PathBuf,
     pub lock: Lock,
-    pub state: State,
 }
 
 /// Undo a half-made container on any failure path.
@@ -74,7 +72,8 @@ impl Drop for Cleanup<'_> {
         if let Some(cg) = &self.cgroup {
             // A killed init's children may take a moment to leave.
             for pid in cg.pids().unwrap_or_default() {
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ =
+                    nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             if let Err(e) = cg.destroy() {
                 crate::warn!("cleaning up cgroup: {e}");
@@ -89,7 +88,11 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     let bundle = spec::load_bundle(opts.bundle)?;
     spec::validate(&bundle.spec)?;
     crate::features::reject_unimplemented(&bundle.spec)?;
-    let process = bundle.spec.process().as_ref().ok_or_else(|| anyhow!("process property must not be empty"))?;
+    let process = bundle
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| anyhow!("process property must not be empty"))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.own_console.is_none() {
         bail!("cannot allocate tty if hull will detach without setting console socket");
@@ -110,7 +113,12 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     }
 
     let (dir, lock) = store.create_dir(opts.id)?;
-    let mut cleanup = Cleanup { dir: &dir, cgroup: None, child: None, armed: true };
+    let mut cleanup = Cleanup {
+        dir: &dir,
+        cgroup: None,
+        child: None,
+        armed: true,
+    };
 
     let exec_fifo = if opts.foreground {
         None
@@ -134,14 +142,18 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
 
     let console: Option<OwnedFd> = match (opts.console_socket, &opts.own_console) {
         (Some(path), _) => {
-            let s = UnixStream::connect(path).with_context(|| format!("connecting to console socket {path}"))?;
+            let s = UnixStream::connect(path)
+                .with_context(|| format!("connecting to console socket {path}"))?;
             Some(raise_fd(OwnedFd::from(s), min_fd)?)
         }
         (None, Some(s)) => Some(raise_fd(OwnedFd::from(s.try_clone()?), min_fd)?),
         (None, None) => None,
     };
 
-    let exe = raise_fd(sealed::sealed_self().context("sealing a copy of hull for the init stage")?, min_fd)?;
+    let exe = raise_fd(
+        sealed::sealed_self().context("sealing a copy of hull for the init stage")?,
+        min_fd,
+    )?;
     let (parent_end, child_end) = Channel::pair(min_fd)?;
     let ns = namespaces::plan(&bundle.spec);
     let own_pid_ns = namespaces::has(&bundle.spec, oci_spec::runtime::LinuxNamespaceType::Pid);
@@ -153,7 +165,10 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     }
 
     let env = CString::new(format!("_HULL_INIT={}", child_end.as_raw_fd()))?;
-    let keep: Vec<RawFd> = [child_end.as_raw_fd()].into_iter().chain(console.as_ref().map(|c| c.as_raw_fd())).collect();
+    let keep: Vec<RawFd> = [child_end.as_raw_fd()]
+        .into_iter()
+        .chain(console.as_ref().map(|c| c.as_raw_fd()))
+        .collect();
     let (pid, pidfd) = match sys::clone3(ns.clone_flags, cg.clone_into()).context("clone")? {
         sys::Forked::Child => exec_init(exe.as_raw_fd(), &env, &keep, extra_fds, &child_end),
         sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -161,46 +176,50 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     drop(child_end);
     cleanup.child = Some((pid, pidfd));
 
-    let result = drive_init(&parent_end, pid, cg, &bundle, &ns, InitPlan {
-        id: opts.id.to_string(),
-        config: String::from_utf8_lossy(&bundle.raw).into_owned(),
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        exec_fifo,
-        ns: ns.clone(),
-        cgroup: cg.paths().clone(),
-        no_pivot: opts.no_pivot,
-        no_new_keyring: opts.no_new_keyring,
-        extra_fds,
-        extra_env,
-        console_fd: console.as_ref().map(|c| c.as_raw_fd()),
-    });
+    let result = drive_init(
+        &parent_end,
+        pid,
+        cg,
+        &bundle,
+        &ns,
+        InitPlan {
+            id: opts.id.to_string(),
+            config: String::from_utf8_lossy(&bundle.raw).into_owned(),
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            exec_fifo,
+            ns: ns.clone(),
+            cgroup: cg.paths().clone(),
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            extra_fds,
+            extra_env,
+            console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+        },
+    );
     drop(console);
-    let init_pid = match result {
-        Ok(p) => p,
-        Err(e) => {
-            // Prefer the child's own account of what went wrong.
-            return Err(e);
-        }
-    };
+    let init_pid = result?;
 
-    let (init_pid, init_pidfd) = if init_pid == pid {
-        (pid, cleanup.child.take().map(|(_, fd)| fd).expect("child recorded"))
+    // With a pid namespace joined or created after clone, the intermediate
+    // stage forked the init and has exited: reap it and hold the init itself.
+    let init_pidfd = if init_pid == pid {
+        cleanup
+            .child
+            .as_ref()
+            .expect("child recorded")
+            .1
+            .try_clone()?
     } else {
-        // The intermediate stage exited after forking the init.
         if let Some((p, _)) = cleanup.child.take() {
             let _ = waitpid(Pid::from_raw(p), None);
         }
         let fd = sys::pidfd_open(init_pid).context("pidfd_open of the container init")?;
         cleanup.child = Some((init_pid, fd.try_clone()?));
-        (init_pid, fd)
+        fd
     };
-    if opts.foreground {
-        // Keep the pidfd for the caller; cleanup must not own it.
-    }
-    cleanup.child = Some((init_pid, init_pidfd.try_clone()?));
 
-    let start_time = proc_start_time(init_pid).ok_or_else(|| anyhow!("container init exited during creation"))?;
+    let start_time = proc_start_time(init_pid)
+        .ok_or_else(|| anyhow!("container init exited during creation"))?;
     let state = State {
         id: opts.id.to_string(),
         pid: init_pid,
@@ -209,7 +228,11 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         rootfs: bundle.rootfs.clone(),
         created: crate::logging::rfc3339_nanos_now(),
         owner: String::new(),
-        annotations: bundle.spec.annotations().as_ref().map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        annotations: bundle
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         cgroup: cg.paths().clone(),
         own_pid_ns,
     };
@@ -218,11 +241,16 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         write_pid_file(path, init_pid)?;
     }
     if let Some(path) = opts.pidfd_socket {
-        send_fd(path, init_pidfd.as_raw_fd()).with_context(|| format!("sending pidfd to {path}"))?;
+        send_fd(path, init_pidfd.as_raw_fd())
+            .with_context(|| format!("sending pidfd to {path}"))?;
     }
     cleanup.armed = false;
     drop(cleanup);
-    Ok(Created { pid: init_pid, pidfd: init_pidfd, dir, lock, state })
+    Ok(Created {
+        pid: init_pid,
+        pidfd: init_pidfd,
+        lock,
+    })
 }
 
 /// In the cloned child: make the fds the init stage needs survive exec, then
@@ -248,7 +276,14 @@ fn exec_init(exe: RawFd, env: &CString, keep: &[RawFd], extra_fds: u32, chan: &C
 }
 
 /// Parent half of the handshake. Returns the pid of the container's init.
-fn drive_init(chan: &Channel, pid: i32, cg: &FsManager, bundle: &spec::Bundle, ns: &namespaces::NsPlan, plan: InitPlan) -> Result<i32> {
+fn drive_init(
+    chan: &Channel,
+    pid: i32,
+    cg: &FsManager,
+    bundle: &spec::Bundle,
+    ns: &namespaces::NsPlan,
+    plan: InitPlan,
+) -> Result<i32> {
     cg.add_task(pid).context("joining cgroup")?;
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         idmap::write_maps(pid, &bundle.spec)?;
@@ -276,18 +311,28 @@ fn drive_init(chan: &Channel, pid: i32, cg: &FsManager, bundle: &spec::Bundle, n
 
 /// LISTEN_FDS is honoured only when LISTEN_PID names us (sd_listen_fds).
 fn listen_fds() -> u32 {
-    let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let pid_ok = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
     if !pid_ok {
         return 0;
     }
-    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Write the pid file atomically (temp file + rename), as runc does.
 pub fn write_pid_file(path: &str, pid: i32) -> Result<()> {
     let path = std::path::absolute(path)?;
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("writing pid file {}", tmp.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing pid file {}", path.display()))?;
     Ok(())
 }

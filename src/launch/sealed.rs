@@ -14,8 +14,12 @@ use nix::errno::Errno;
 use crate::sys;
 
 pub fn sealed_self() -> nix::Result<OwnedFd> {
-    let exe = File::open("/proc/self/exe").map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    let len = exe.metadata().map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?.len();
+    let exe = File::open("/proc/self/exe")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let len = exe
+        .metadata()
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .len();
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     let memfd = match sys::memfd_create(c"hull", flags | libc::MFD_EXEC) {
         Err(Errno::EINVAL) => sys::memfd_create(c"hull", flags)?, // kernel < 6.3
@@ -29,7 +33,11 @@ pub fn sealed_self() -> nix::Result<OwnedFd> {
             return Err(Errno::EIO);
         }
     }
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE;
+    let seals = libc::F_SEAL_SEAL
+        | libc::F_SEAL_SHRINK
+        | libc::F_SEAL_GROW
+        | libc::F_SEAL_WRITE
+        | libc::F_SEAL_FUTURE_WRITE;
     // SAFETY: F_ADD_SEALS takes an int argument and touches no memory.
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
         return Err(Errno::last());
@@ -49,7 +57,11 @@ mod tests {
         // SAFETY: dup gives us our own descriptor for the File to own.
         let mut f = unsafe { File::from_raw_fd(libc::dup(fd.as_raw_fd())) };
         assert!(f.write_all(b"x").is_err());
+        // A fresh writable open (what CVE-2019-5736 does through
+        // /proc/<pid>/exe) cannot write either.
         let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        assert!(std::fs::OpenOptions::new().write(true).open(path).is_err());
+        if let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(path) {
+            assert!(w.write_all(b"x").is_err());
+        }
     }
 }

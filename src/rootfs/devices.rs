@@ -45,7 +45,12 @@ fn from_spec(d: &LinuxDevice) -> Result<Node> {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
         LinuxDeviceType::B => SFlag::S_IFBLK,
         LinuxDeviceType::P => SFlag::S_IFIFO,
-        LinuxDeviceType::A => return Err(InitError::new(format!("device {}: type \"a\" is not a device node", d.path().display()))),
+        LinuxDeviceType::A => {
+            return Err(InitError::new(format!(
+                "device {}: type \"a\" is not a device node",
+                d.path().display()
+            )));
+        }
     };
     Ok(Node {
         path: d.path().clone(),
@@ -60,7 +65,11 @@ fn from_spec(d: &LinuxDevice) -> Result<Node> {
 
 /// Cgroup allow rules implied by linux.devices (runc allows each node).
 pub fn cgroup_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
-    let devs = spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let devs = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[]);
     devs.iter()
         .filter_map(|d| {
             oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
@@ -81,7 +90,11 @@ pub fn dev_is_bound(spec: &Spec) -> bool {
     spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().as_deref().unwrap_or(&[]).iter().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|o| o == "bind" || o == "rbind"))
     })
 }
 
@@ -90,10 +103,23 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
     let bound = dev_is_bound(spec);
     if !bound {
         for &(p, major, minor) in DEFAULT_DEVICES {
-            nodes.push(Node { path: p.into(), typ: SFlag::S_IFCHR, major, minor, mode: 0o666, uid: 0, gid: 0 });
+            nodes.push(Node {
+                path: p.into(),
+                typ: SFlag::S_IFCHR,
+                major,
+                minor,
+                mode: 0o666,
+                uid: 0,
+                gid: 0,
+            });
         }
     }
-    for d in spec.linux().as_ref().and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+    for d in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[])
+    {
         let n = from_spec(d)?;
         nodes.retain(|x| x.path != n.path);
         nodes.push(n);
@@ -102,7 +128,8 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
         make_node(root, n, userns).ctx(|| format!("creating device {}", n.path.display()))?;
     }
     if !bound {
-        let dev = paths::create_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir).ctx(|| "opening /dev".into())?;
+        let dev = paths::create_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir)
+            .ctx(|| "opening /dev".into())?;
         for (target, name) in SYMLINKS.iter().chain([("pts/ptmx", "ptmx")].iter()) {
             match nix::unistd::symlinkat(*target, &dev, *name) {
                 Ok(()) | Err(Errno::EEXIST) => {}
@@ -110,7 +137,12 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
             }
         }
         if paths::open_in_root(root.as_raw_fd(), Path::new("/proc/kcore"), libc::O_PATH).is_ok()
-            || spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| m.destination() == Path::new("/proc"))
+            || spec
+                .mounts()
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .any(|m| m.destination() == Path::new("/proc"))
         {
             let _ = nix::unistd::symlinkat("/proc/kcore", &dev, "core");
         }
@@ -126,7 +158,8 @@ fn make_node(root: &OwnedFd, n: &Node, userns: bool) -> nix::Result<()> {
         // mknod is refused in a user namespace: bind the host's node.
         let host = n.path.clone();
         let target = paths::create_in_root(root.as_raw_fd(), &n.path, Kind::File)?;
-        let c = std::ffi::CString::new(host.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+        let c = std::ffi::CString::new(host.as_os_str().as_encoded_bytes())
+            .map_err(|_| Errno::EINVAL)?;
         let tree = crate::sys::open_tree(libc::AT_FDCWD, &c, libc::OPEN_TREE_CLONE)?;
         return crate::sys::move_mount(
             tree.as_raw_fd(),

@@ -28,22 +28,46 @@ fn clone_tree(fd: &OwnedFd, recursive: bool) -> nix::Result<OwnedFd> {
 
 /// The container's /dev/null, only if it really is the null device.
 fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
-    let fd = sys::openat2(root.as_raw_fd(), c"dev/null", libc::O_PATH, 0, paths::RESOLVE | libc::RESOLVE_NO_SYMLINKS)
-        .ctx(|| "opening /dev/null for masking".into())?;
+    let fd = sys::openat2(
+        root.as_raw_fd(),
+        c"dev/null",
+        libc::O_PATH,
+        0,
+        paths::RESOLVE | libc::RESOLVE_NO_SYMLINKS,
+    )
+    .ctx(|| "opening /dev/null for masking".into())?;
     let st = fstat(&fd).ctx(|| "stat /dev/null".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
-        return Err(InitError::new("/dev/null is not the null device (1:3): refusing to use it to mask paths"));
+        return Err(InitError::new(
+            "/dev/null is not the null device (1:3): refusing to use it to mask paths",
+        ));
     }
     Ok(fd)
 }
 
 fn empty_ro_tmpfs() -> Result<OwnedFd> {
     let fs = sys::fsopen(c"tmpfs").ctx(|| "fsopen tmpfs".into())?;
-    sys::fsconfig(fs.as_raw_fd(), libc::FSCONFIG_SET_STRING, Some(c"mode"), Some(c"0755")).ctx(|| "fsconfig".into())?;
-    sys::fsconfig(fs.as_raw_fd(), libc::FSCONFIG_SET_STRING, Some(c"size"), Some(c"0")).ctx(|| "fsconfig".into())?;
-    sys::fsconfig(fs.as_raw_fd(), libc::FSCONFIG_CMD_CREATE, None, None).ctx(|| "fsconfig create".into())?;
-    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOEXEC;
+    sys::fsconfig(
+        fs.as_raw_fd(),
+        libc::FSCONFIG_SET_STRING,
+        Some(c"mode"),
+        Some(c"0755"),
+    )
+    .ctx(|| "fsconfig".into())?;
+    sys::fsconfig(
+        fs.as_raw_fd(),
+        libc::FSCONFIG_SET_STRING,
+        Some(c"size"),
+        Some(c"0"),
+    )
+    .ctx(|| "fsconfig".into())?;
+    sys::fsconfig(fs.as_raw_fd(), libc::FSCONFIG_CMD_CREATE, None, None)
+        .ctx(|| "fsconfig create".into())?;
+    let attrs = libc::MOUNT_ATTR_RDONLY
+        | libc::MOUNT_ATTR_NOSUID
+        | libc::MOUNT_ATTR_NODEV
+        | libc::MOUNT_ATTR_NOEXEC;
     sys::fsmount(fs.as_raw_fd(), attrs).ctx(|| "fsmount tmpfs".into())
 }
 
@@ -65,16 +89,20 @@ pub fn mask(root: &OwnedFd, masked: &[String]) -> Result<()> {
         let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
         let tree = if is_dir {
             match &dir_mask {
-                Some(first) => clone_tree(first, false).ctx(|| format!("cloning the mask tmpfs for {p}"))?,
+                Some(first) => {
+                    clone_tree(first, false).ctx(|| format!("cloning the mask tmpfs for {p}"))?
+                }
                 None => empty_ro_tmpfs()?,
             }
         } else {
             if dev_null.is_none() {
                 dev_null = Some(verified_dev_null(root)?);
             }
-            clone_tree(dev_null.as_ref().expect("set above"), false).ctx(|| "cloning /dev/null".into())?
+            clone_tree(dev_null.as_ref().expect("set above"), false)
+                .ctx(|| "cloning /dev/null".into())?
         };
-        sys::move_mount(tree.as_raw_fd(), c"", target.as_raw_fd(), c"", MOVE).ctx(|| format!("masking {p}"))?;
+        sys::move_mount(tree.as_raw_fd(), c"", target.as_raw_fd(), c"", MOVE)
+            .ctx(|| format!("masking {p}"))?;
         if is_dir && dir_mask.is_none() {
             dir_mask = Some(tree);
         }
@@ -90,10 +118,21 @@ pub fn readonly(root: &OwnedFd, paths_: &[String]) -> Result<()> {
             Err(e) => return Err(e).ctx(|| format!("opening readonly path {p}")),
         };
         let tree = clone_tree(&target, true).ctx(|| format!("bind {p}"))?;
-        let attr = libc::mount_attr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-        sys::mount_setattr(tree.as_raw_fd(), c"", (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32, &attr)
-            .ctx(|| format!("making {p} read-only"))?;
-        sys::move_mount(tree.as_raw_fd(), c"", target.as_raw_fd(), c"", MOVE).ctx(|| format!("mounting {p} read-only"))?;
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr(
+            tree.as_raw_fd(),
+            c"",
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+            &attr,
+        )
+        .ctx(|| format!("making {p} read-only"))?;
+        sys::move_mount(tree.as_raw_fd(), c"", target.as_raw_fd(), c"", MOVE)
+            .ctx(|| format!("mounting {p} read-only"))?;
     }
     Ok(())
 }

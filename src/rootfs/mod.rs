@@ -43,7 +43,9 @@ impl Mounted {
         .ctx(|| "opening /dev/pts/ptmx (is devpts mounted at /dev/pts?)".into())?;
         let fs = nix::sys::statfs::fstatfs(&fd).ctx(|| "statfs /dev/pts/ptmx".into())?;
         if fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
-            return Err(InitError::new("/dev/pts/ptmx is not on a devpts filesystem"));
+            return Err(InitError::new(
+                "/dev/pts/ptmx is not on a devpts filesystem",
+            ));
         }
         Ok(fd)
     }
@@ -52,16 +54,24 @@ impl Mounted {
     /// resolved in-root with no symlinks, and the source is the peer fd
     /// itself, not a /dev/pts/N path the container could swap).
     pub fn bind_console(&self, peer: &OwnedFd) -> Result<()> {
-        let target = paths::create_in_root(self.root.as_raw_fd(), Path::new("/dev/console"), paths::Kind::File)
-            .ctx(|| "creating /dev/console".into())?;
+        let target = paths::create_in_root(
+            self.root.as_raw_fd(),
+            Path::new("/dev/console"),
+            paths::Kind::File,
+        )
+        .ctx(|| "creating /dev/console".into())?;
         let st = nix::sys::stat::fstat(&target).ctx(|| "stat /dev/console".into())?;
         if nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
             == nix::sys::stat::SFlag::S_IFLNK
         {
             return Err(InitError::new("/dev/console is a symlink"));
         }
-        let tree = sys::open_tree(peer.as_raw_fd(), c"", libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32)
-            .ctx(|| "cloning the pty for /dev/console".into())?;
+        let tree = sys::open_tree(
+            peer.as_raw_fd(),
+            c"",
+            libc::OPEN_TREE_CLONE | libc::AT_EMPTY_PATH as u32,
+        )
+        .ctx(|| "cloning the pty for /dev/console".into())?;
         sys::move_mount(
             tree.as_raw_fd(),
             c"",
@@ -74,7 +84,11 @@ impl Mounted {
 }
 
 fn root_propagation(spec: &Spec) -> Result<MsFlags> {
-    let p = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()).unwrap_or("");
+    let p = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .unwrap_or("");
     Ok(match p {
         "" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         "shared" => MsFlags::MS_SHARED,
@@ -85,7 +99,11 @@ fn root_propagation(spec: &Spec) -> Result<MsFlags> {
         "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         "unbindable" => MsFlags::MS_UNBINDABLE,
         "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        other => return Err(InitError::new(format!("rootfsPropagation {other:?} is not valid"))),
+        other => {
+            return Err(InitError::new(format!(
+                "rootfsPropagation {other:?} is not valid"
+            )));
+        }
     })
 }
 
@@ -95,21 +113,36 @@ pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
     }
     let none: Option<&str> = None;
     // Nothing we mount may propagate back to the host.
-    mount(none, "/", none, root_propagation(spec)?, none).ctx(|| "setting root propagation".into())?;
+    mount(none, "/", none, root_propagation(spec)?, none)
+        .ctx(|| "setting root propagation".into())?;
     make_parent_private(&plan.rootfs)?;
     // pivot_root needs the new root to be a mount point.
-    mount(Some(&plan.rootfs), &plan.rootfs, none, MsFlags::MS_BIND | MsFlags::MS_REC, none)
-        .ctx(|| format!("bind mounting rootfs {}", plan.rootfs.display()))?;
-    let root = open(&plan.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening rootfs {}", plan.rootfs.display()))?;
+    mount(
+        Some(&plan.rootfs),
+        &plan.rootfs,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .ctx(|| format!("bind mounting rootfs {}", plan.rootfs.display()))?;
+    let root = open(
+        &plan.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening rootfs {}", plan.rootfs.display()))?;
 
     mounts::apply_all(&root, spec, plan)?;
     let userns = crate::namespaces::has(spec, LinuxNamespaceType::User);
     devices::create(&root, spec, userns)?;
     ensure_cwd(&root, spec)?;
 
-    let dir = open(&plan.rootfs, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| "opening rootfs".into())?;
+    let dir = open(
+        &plan.rootfs,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening rootfs".into())?;
     nix::unistd::fchdir(&dir).ctx(|| "chdir to rootfs".into())?;
     drop(root);
     if plan.no_pivot {
@@ -119,28 +152,56 @@ pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
         sys::pivot_root_dot().ctx(|| "pivot_root".into())?;
         // The old root is now stacked on "."; detach it without letting the
         // unmount propagate anywhere.
-        mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none).ctx(|| "making old root rslave".into())?;
+        mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none)
+            .ctx(|| "making old root rslave".into())?;
         umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching old root".into())?;
     }
     nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
-    let root = open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| "opening /".into())?;
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /".into())?;
     Ok(Mounted { root })
 }
 
 pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
     let linux = spec.linux().as_ref();
-    masked::mask(&m.root, linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]))?;
-    masked::readonly(&m.root, linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]))?;
-    if spec.root().as_ref().is_some_and(|r| r.readonly().unwrap_or(false)) {
-        let attr = libc::mount_attr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-        sys::mount_setattr(m.root.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr).ctx(|| "making / read-only".into())?;
+    masked::mask(
+        &m.root,
+        linux
+            .and_then(|l| l.masked_paths().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    masked::readonly(
+        &m.root,
+        linux
+            .and_then(|l| l.readonly_paths().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly().unwrap_or(false))
+    {
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr(m.root.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
+            .ctx(|| "making / read-only".into())?;
     }
     Ok(())
 }
 
 /// runc creates the cwd if the image lacks it.
 fn ensure_cwd(root: &OwnedFd, spec: &Spec) -> Result<()> {
-    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) else { return Ok(()) };
+    let Some(cwd) = spec.process().as_ref().map(|p| p.cwd()) else {
+        return Ok(());
+    };
     match paths::create_in_root(root.as_raw_fd(), cwd, paths::Kind::Dir) {
         Ok(_) => Ok(()),
         // A file there: let chdir report it as the user will understand.
@@ -152,10 +213,13 @@ fn ensure_cwd(root: &OwnedFd, spec: &Spec) -> Result<()> {
 /// pivot_root refuses a new root whose parent mount is shared: make the
 /// mount that holds the rootfs private (in our namespace only).
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "reading mountinfo".into())?;
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "reading mountinfo".into())?;
     let mut best: Option<&str> = None;
     for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else { continue };
+        let Some(mp) = line.split(' ').nth(4) else {
+            continue;
+        };
         if rootfs.starts_with(mp) && best.is_none_or(|b| mp.len() > b.len()) {
             best = Some(mp);
         }

@@ -19,13 +19,19 @@ fn cstr(s: &str) -> Result<CString> {
 }
 
 fn cpath(p: &Path) -> Result<CString> {
-    CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| InitError::new(format!("NUL byte in {}", p.display())))
+    CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| InitError::new(format!("NUL byte in {}", p.display())))
 }
 
 pub fn apply_all(root: &OwnedFd, spec: &Spec, plan: &InitPlan) -> Result<()> {
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
         apply(root, m, spec, plan).map_err(|e| InitError {
-            msg: format!("mounting {:?} to rootfs at {:?}: {}", m.source().as_deref().unwrap_or(Path::new("")), m.destination(), e.msg),
+            msg: format!(
+                "mounting {:?} to rootfs at {:?}: {}",
+                m.source().as_deref().unwrap_or(Path::new("")),
+                m.destination(),
+                e.msg
+            ),
             errno: e.errno,
         })?;
     }
@@ -39,15 +45,24 @@ fn is_bind(m: &Mount, p: &Parsed) -> bool {
 fn apply(root: &OwnedFd, m: &Mount, spec: &Spec, plan: &InitPlan) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     if let Some(ext) = opts.extensions.first() {
-        return Err(InitError::new(format!("mount option {ext:?} is not implemented yet")));
+        return Err(InitError::new(format!(
+            "mount option {ext:?} is not implemented yet"
+        )));
     }
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let no_netns = !crate::namespaces::is_new(spec, LinuxNamespaceType::Network);
 
     if is_bind(m, &opts) {
-        let src = m.source().as_deref().ok_or_else(|| InitError::new("bind mount without a source"))?;
-        let src = if src.is_absolute() { src.to_path_buf() } else { plan.bundle.join(src) };
+        let src = m
+            .source()
+            .as_deref()
+            .ok_or_else(|| InitError::new("bind mount without a source"))?;
+        let src = if src.is_absolute() {
+            src.to_path_buf()
+        } else {
+            plan.bundle.join(src)
+        };
         return bind(root, &src, dest, &opts);
     }
     match typ {
@@ -60,12 +75,21 @@ fn apply(root: &OwnedFd, m: &Mount, spec: &Spec, plan: &InitPlan) -> Result<()> 
         }
         "cgroup" | "cgroup2" => mount_cgroup(root, dest, &opts, spec, plan),
         _ => {
-            let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir).ctx(|| format!("creating {}", dest.display()))?;
+            let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
+                .ctx(|| format!("creating {}", dest.display()))?;
             let source = m.source().as_deref().map(cpath).transpose()?;
-            let data = (!opts.data.is_empty()).then(|| cstr(&opts.data.join(","))).transpose()?;
+            let data = (!opts.data.is_empty())
+                .then(|| cstr(&opts.data.join(",")))
+                .transpose()?;
             let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
-            sys::mount_fd(source.as_deref().or(Some(c"none")), target.as_raw_fd(), Some(&cstr(typ)?), flags, data.as_deref())
-                .ctx(|| "mount".into())?;
+            sys::mount_fd(
+                source.as_deref().or(Some(c"none")),
+                target.as_raw_fd(),
+                Some(&cstr(typ)?),
+                flags,
+                data.as_deref(),
+            )
+            .ctx(|| "mount".into())?;
             after_mount(root, dest, &opts)
         }
     }
@@ -77,10 +101,12 @@ fn after_mount(root: &OwnedFd, dest: &Path, opts: &Parsed) -> Result<()> {
     if opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clear == 0 {
         return Ok(());
     }
-    let fd = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(|| format!("reopening {}", dest.display()))?;
+    let fd = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH)
+        .ctx(|| format!("reopening {}", dest.display()))?;
     set_recursive(&fd, opts)?;
     for p in &opts.propagation {
-        sys::mount_fd(None, fd.as_raw_fd(), None, *p, None).ctx(|| "setting mount propagation".into())?;
+        sys::mount_fd(None, fd.as_raw_fd(), None, *p, None)
+            .ctx(|| "setting mount propagation".into())?;
     }
     Ok(())
 }
@@ -89,13 +115,26 @@ fn set_recursive(fd: &OwnedFd, opts: &Parsed) -> Result<()> {
     if opts.rec_set == 0 && opts.rec_clear == 0 {
         return Ok(());
     }
-    let mut attr = libc::mount_attr { attr_set: opts.rec_set, attr_clr: opts.rec_clear, propagation: 0, userns_fd: 0 };
+    let mut attr = libc::mount_attr {
+        attr_set: opts.rec_set,
+        attr_clr: opts.rec_clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
     // Clearing one atime mode means setting the default (relatime).
-    if attr.attr_clr & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME | libc::MOUNT_ATTR_RELATIME) != 0 {
+    if attr.attr_clr
+        & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME | libc::MOUNT_ATTR_RELATIME)
+        != 0
+    {
         attr.attr_clr |= libc::MOUNT_ATTR__ATIME;
     }
-    sys::mount_setattr(fd.as_raw_fd(), c"", (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32, &attr)
-        .ctx(|| "mount_setattr (recursive options)".into())
+    sys::mount_setattr(
+        fd.as_raw_fd(),
+        c"",
+        (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+        &attr,
+    )
+    .ctx(|| "mount_setattr (recursive options)".into())
 }
 
 /// A bind mount through the new mount API: clone the source tree, set its
@@ -104,21 +143,29 @@ fn set_recursive(fd: &OwnedFd, opts: &Parsed) -> Result<()> {
 pub fn bind(root: &OwnedFd, src: &Path, dest: &Path, opts: &Parsed) -> Result<()> {
     let md = std::fs::metadata(src).ctx(|| format!("stat {}", src.display()))?;
     let kind = if md.is_dir() { Kind::Dir } else { Kind::File };
-    let target = paths::create_in_root(root.as_raw_fd(), dest, kind).ctx(|| format!("creating {}", dest.display()))?;
+    let target = paths::create_in_root(root.as_raw_fd(), dest, kind)
+        .ctx(|| format!("creating {}", dest.display()))?;
     let recursive = opts.flags & libc::MS_REC != 0;
     let mut flags = libc::OPEN_TREE_CLONE;
     if recursive {
         flags |= libc::AT_RECURSIVE as u32;
     }
-    let tree = sys::open_tree(libc::AT_FDCWD, &cpath(src)?, flags).ctx(|| format!("open_tree {}", src.display()))?;
+    let tree = sys::open_tree(libc::AT_FDCWD, &cpath(src)?, flags)
+        .ctx(|| format!("open_tree {}", src.display()))?;
     set_recursive(&tree, opts)?;
     let top = options::attrs_of(opts.flags);
     if top != 0 {
-        let mut attr = libc::mount_attr { attr_set: top, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        let mut attr = libc::mount_attr {
+            attr_set: top,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
         if top & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME) != 0 {
             attr.attr_clr = libc::MOUNT_ATTR__ATIME;
         }
-        sys::mount_setattr(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr).ctx(|| "mount_setattr".into())?;
+        sys::mount_setattr(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
+            .ctx(|| "mount_setattr".into())?;
     }
     sys::move_mount(
         tree.as_raw_fd(),
@@ -129,9 +176,24 @@ pub fn bind(root: &OwnedFd, src: &Path, dest: &Path, opts: &Parsed) -> Result<()
     )
     .ctx(|| "move_mount".into())?;
     for p in &opts.propagation {
-        let attr = libc::mount_attr { attr_set: 0, attr_clr: 0, propagation: p & !libc::MS_REC, userns_fd: 0 };
-        let rec = if p & libc::MS_REC != 0 { libc::AT_RECURSIVE } else { 0 };
-        sys::mount_setattr(tree.as_raw_fd(), c"", (libc::AT_EMPTY_PATH | rec) as u32, &attr).ctx(|| "setting mount propagation".into())?;
+        let attr = libc::mount_attr {
+            attr_set: 0,
+            attr_clr: 0,
+            propagation: p & !libc::MS_REC,
+            userns_fd: 0,
+        };
+        let rec = if p & libc::MS_REC != 0 {
+            libc::AT_RECURSIVE
+        } else {
+            0
+        };
+        sys::mount_setattr(
+            tree.as_raw_fd(),
+            c"",
+            (libc::AT_EMPTY_PATH | rec) as u32,
+            &attr,
+        )
+        .ctx(|| "setting mount propagation".into())?;
     }
     Ok(())
 }
@@ -139,32 +201,58 @@ pub fn bind(root: &OwnedFd, src: &Path, dest: &Path, opts: &Parsed) -> Result<()
 /// /sys/fs/cgroup. With a cgroup namespace the kernel shows the container's
 /// cgroup as the root of a fresh mount; without one, runc binds the
 /// container's own cgroup directories from the host (read-only when asked).
-fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &Parsed, spec: &Spec, plan: &InitPlan) -> Result<()> {
+fn mount_cgroup(
+    root: &OwnedFd,
+    dest: &Path,
+    opts: &Parsed,
+    spec: &Spec,
+    plan: &InitPlan,
+) -> Result<()> {
     let cgroupns = crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup);
     let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
-    let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir).ctx(|| format!("creating {}", dest.display()))?;
+    let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
+        .ctx(|| format!("creating {}", dest.display()))?;
     let cg = &plan.cgroup;
     if cg.v1.is_empty() {
         if cgroupns {
-            return sys::mount_fd(Some(c"cgroup2"), target.as_raw_fd(), Some(c"cgroup2"), flags, None).ctx(|| "mount cgroup2".into());
+            return sys::mount_fd(
+                Some(c"cgroup2"),
+                target.as_raw_fd(),
+                Some(c"cgroup2"),
+                flags,
+                None,
+            )
+            .ctx(|| "mount cgroup2".into());
         }
-        let dir = cg.v2.clone().unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let dir = cg
+            .v2
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
         let mut o = opts.clone();
         o.flags |= libc::MS_BIND | libc::MS_REC;
         return bind(root, &dir, dest, &o);
     }
     // v1 / hybrid: a tmpfs holding one directory per hierarchy.
-    sys::mount_fd(Some(c"tmpfs"), target.as_raw_fd(), Some(c"tmpfs"), flags & !libc::MS_RDONLY, Some(c"mode=755"))
-        .ctx(|| "mount tmpfs for cgroups".into())?;
+    sys::mount_fd(
+        Some(c"tmpfs"),
+        target.as_raw_fd(),
+        Some(c"tmpfs"),
+        flags & !libc::MS_RDONLY,
+        Some(c"mode=755"),
+    )
+    .ctx(|| "mount tmpfs for cgroups".into())?;
     let mut sub = opts.clone();
-    sub.flags = (opts.flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)) | libc::MS_BIND;
+    sub.flags = (opts.flags
+        & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC))
+        | libc::MS_BIND;
     sub.propagation.clear();
     for (ctrls, dir) in &cg.v1 {
         let name = ctrls.strip_prefix("name=").unwrap_or(ctrls);
         bind(root, dir, &dest.join(name), &sub)?;
         // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
         if ctrls.contains(',') {
-            let d = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(|| "reopening cgroup tmpfs".into())?;
+            let d = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH)
+                .ctx(|| "reopening cgroup tmpfs".into())?;
             for c in ctrls.split(',') {
                 let _ = nix::unistd::symlinkat(name, &d, c);
             }
@@ -174,9 +262,16 @@ fn mount_cgroup(root: &OwnedFd, dest: &Path, opts: &Parsed, spec: &Spec, plan: &
         bind(root, dir, &dest.join("unified"), &sub)?;
     }
     if flags & libc::MS_RDONLY != 0 {
-        let fd = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH).ctx(|| "reopening cgroup tmpfs".into())?;
-        let attr = libc::mount_attr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-        sys::mount_setattr(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr).ctx(|| "making cgroup tmpfs read-only".into())?;
+        let fd = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH)
+            .ctx(|| "reopening cgroup tmpfs".into())?;
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
+            .ctx(|| "making cgroup tmpfs read-only".into())?;
     }
     Ok(())
 }

@@ -63,7 +63,10 @@ pub const TABLE: &[(&str, Effect)] = &[
     ("slave", Propagation(libc::MS_SLAVE)),
     ("rslave", Propagation(libc::MS_SLAVE | libc::MS_REC)),
     ("unbindable", Propagation(libc::MS_UNBINDABLE)),
-    ("runbindable", Propagation(libc::MS_UNBINDABLE | libc::MS_REC)),
+    (
+        "runbindable",
+        Propagation(libc::MS_UNBINDABLE | libc::MS_REC),
+    ),
     ("ratime", Recursive(false, libc::MOUNT_ATTR_NOATIME)),
     ("rdev", Recursive(false, libc::MOUNT_ATTR_NODEV)),
     ("rdiratime", Recursive(false, libc::MOUNT_ATTR_NODIRATIME)),
@@ -73,13 +76,22 @@ pub const TABLE: &[(&str, Effect)] = &[
     ("rnodiratime", Recursive(true, libc::MOUNT_ATTR_NODIRATIME)),
     ("rnoexec", Recursive(true, libc::MOUNT_ATTR_NOEXEC)),
     ("rnorelatime", Recursive(false, libc::MOUNT_ATTR_RELATIME)),
-    ("rnostrictatime", Recursive(false, libc::MOUNT_ATTR_STRICTATIME)),
+    (
+        "rnostrictatime",
+        Recursive(false, libc::MOUNT_ATTR_STRICTATIME),
+    ),
     ("rnosuid", Recursive(true, libc::MOUNT_ATTR_NOSUID)),
-    ("rnosymfollow", Recursive(true, libc::MOUNT_ATTR_NOSYMFOLLOW)),
+    (
+        "rnosymfollow",
+        Recursive(true, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ),
     ("rrelatime", Recursive(true, libc::MOUNT_ATTR_RELATIME)),
     ("rro", Recursive(true, libc::MOUNT_ATTR_RDONLY)),
     ("rrw", Recursive(false, libc::MOUNT_ATTR_RDONLY)),
-    ("rstrictatime", Recursive(true, libc::MOUNT_ATTR_STRICTATIME)),
+    (
+        "rstrictatime",
+        Recursive(true, libc::MOUNT_ATTR_STRICTATIME),
+    ),
     ("rsuid", Recursive(false, libc::MOUNT_ATTR_NOSUID)),
     ("rsymfollow", Recursive(false, libc::MOUNT_ATTR_NOSYMFOLLOW)),
     ("tmpcopyup", Extension),
@@ -151,8 +163,20 @@ mod tests {
 
     #[test]
     fn sorts_options() {
-        let p = parse(&s(&["nosuid", "rbind", "ro", "rslave", "rnoexec", "mode=755", "size=65536k", "tmpcopyup"]));
-        assert_eq!(p.flags, libc::MS_NOSUID | libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY);
+        let p = parse(&s(&[
+            "nosuid",
+            "rbind",
+            "ro",
+            "rslave",
+            "rnoexec",
+            "mode=755",
+            "size=65536k",
+            "tmpcopyup",
+        ]));
+        assert_eq!(
+            p.flags,
+            libc::MS_NOSUID | libc::MS_BIND | libc::MS_REC | libc::MS_RDONLY
+        );
         assert_eq!(p.propagation, vec![libc::MS_SLAVE | libc::MS_REC]);
         assert_eq!(p.rec_set, libc::MOUNT_ATTR_NOEXEC);
         assert_eq!(p.data, s(&["mode=755", "size=65536k"]));

@@ -31,7 +31,11 @@ fn relative(p: &Path) -> &Path {
 /// Open `path` inside `root` with `flags` (O_PATH by default).
 pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> nix::Result<OwnedFd> {
     let rel = relative(path);
-    let c = if rel.as_os_str().is_empty() { CString::from(c".") } else { cpath(rel)? };
+    let c = if rel.as_os_str().is_empty() {
+        CString::from(c".")
+    } else {
+        cpath(rel)?
+    };
     sys::openat2(root, &c, flags, 0, RESOLVE)
 }
 
@@ -56,9 +60,18 @@ pub fn create_in_root(root: RawFd, path: &Path, kind: Kind) -> nix::Result<Owned
         let last = i + 1 == comps.len();
         let name = match c {
             Component::Normal(n) => Path::new(n),
-            Component::ParentDir | Component::CurDir | Component::RootDir | Component::Prefix(_) => {
+            Component::ParentDir
+            | Component::CurDir
+            | Component::RootDir
+            | Component::Prefix(_) => {
                 // Walk ".." and friends with the in-root resolver: it clamps at the root.
-                let next = sys::openat2(dir.as_raw_fd(), &cpath(Path::new(c.as_os_str()))?, libc::O_PATH, 0, RESOLVE)?;
+                let next = sys::openat2(
+                    dir.as_raw_fd(),
+                    &cpath(Path::new(c.as_os_str()))?,
+                    libc::O_PATH,
+                    0,
+                    RESOLVE,
+                )?;
                 dir = next;
                 continue;
             }
@@ -74,7 +87,13 @@ pub fn create_in_root(root: RawFd, path: &Path, kind: Kind) -> nix::Result<Owned
         }
         if last && kind == Kind::File {
             // mknodat never follows a symlink at the final component.
-            match nix::sys::stat::mknodat(&dir, name, nix::sys::stat::SFlag::S_IFREG, Mode::from_bits_truncate(0o755), 0) {
+            match nix::sys::stat::mknodat(
+                &dir,
+                name,
+                nix::sys::stat::SFlag::S_IFREG,
+                Mode::from_bits_truncate(0o755),
+                0,
+            ) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(e),
             }

@@ -76,13 +76,18 @@ fn make_rootless(spec: &mut Value) {
     linux["namespaces"] = json!([
         {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
     ]);
-    let mounts = spec["mounts"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    let mounts = spec["mounts"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     let mut out = Vec::new();
     for mut m in mounts {
         match m["destination"].as_str() {
             Some("/sys") => {
-                out.push(json!({"destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+                out.push(
+                    json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+                );
                 continue;
             }
             Some("/dev/pts") | Some("/dev/mqueue") | Some("/sys/fs/cgroup") => {
@@ -108,7 +113,10 @@ mod tests {
     fn default_parses_as_oci_spec() {
         let s: oci_spec::runtime::Spec = serde_json::from_value(default_spec(false)).unwrap();
         assert_eq!(s.hostname().as_deref(), Some("hull"));
-        assert_eq!(s.process().as_ref().unwrap().args().as_ref().unwrap(), &["sh"]);
+        assert_eq!(
+            s.process().as_ref().unwrap().args().as_ref().unwrap(),
+            &["sh"]
+        );
         let r: oci_spec::runtime::Spec = serde_json::from_value(default_spec(true)).unwrap();
         assert!(r.linux().as_ref().unwrap().uid_mappings().is_some());
     }

@@ -46,13 +46,19 @@ pub struct Bundle {
 }
 
 pub fn load_bundle(dir: &str) -> Result<Bundle> {
-    let dir = std::path::absolute(dir).map_err(|source| SpecError::Read { path: dir.into(), source })?;
+    let dir = std::path::absolute(dir).map_err(|source| SpecError::Read {
+        path: dir.into(),
+        source,
+    })?;
     let path = dir.join("config.json");
     let raw = std::fs::read(&path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             SpecError::NotFound("config.json".into())
         } else {
-            SpecError::Read { path: path.clone(), source }
+            SpecError::Read {
+                path: path.clone(),
+                source,
+            }
         }
     })?;
     let spec = parse(&raw, &path)?;
@@ -64,9 +70,17 @@ pub fn load_bundle(dir: &str) -> Result<Bundle> {
     let rootfs = rootfs
         .canonicalize()
         .map_err(|_| SpecError::Invalid(format!("rootfs ({}) does not exist", rootfs.display())))?;
-    Ok(Bundle { dir, spec, raw, rootfs })
+    Ok(Bundle {
+        dir,
+        spec,
+        raw,
+        rootfs,
+    })
 }
 
 pub fn parse(raw: &[u8], path: &Path) -> Result<Spec> {
-    serde_json::from_slice(raw).map_err(|source| SpecError::Parse { path: path.to_path_buf(), source })
+    serde_json::from_slice(raw).map_err(|source| SpecError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
 }

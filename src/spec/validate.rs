@@ -33,12 +33,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let mut seen = HashSet::new();
     for ns in namespaces::namespaces(spec) {
         if !seen.insert(ns.typ()) {
-            return invalid(format!("malformed spec file: duplicated ns {:?}", namespaces::spec_name(ns.typ())));
+            return invalid(format!(
+                "malformed spec file: duplicated ns {:?}",
+                namespaces::spec_name(ns.typ())
+            ));
         }
         if let Some(p) = ns.path()
             && !p.is_absolute()
         {
-            return invalid(format!("namespace {} path {:?} must be absolute", namespaces::spec_name(ns.typ()), p));
+            return invalid(format!(
+                "namespace {} path {:?} must be absolute",
+                namespaces::spec_name(ns.typ()),
+                p
+            ));
         }
     }
     let new_uts = namespaces::is_new(spec, LinuxNamespaceType::Uts);
@@ -50,7 +57,8 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     let linux = spec.linux().as_ref();
     let has_maps = linux.is_some_and(|l| {
-        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
     });
     let new_user = namespaces::is_new(spec, LinuxNamespaceType::User);
     if new_user && !has_maps {
@@ -82,19 +90,30 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
-            (Box::new(|v| v["process"]["args"] = serde_json::json!([])), "args must not be empty"),
+        type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|v| v["process"]["args"] = serde_json::json!([])),
+                "args must not be empty",
+            ),
             (Box::new(|v| v["process"]["cwd"] = "rel".into()), "absolute"),
             (
                 Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}])),
                 "hostname without a private UTS",
             ),
             (
-                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "uts"}, {"type": "uts"}])),
+                Box::new(|v| {
+                    v["linux"]["namespaces"] = serde_json::json!([{"type": "uts"}, {"type": "uts"}])
+                }),
                 "duplicated ns",
             ),
             (
-                Box::new(|v| v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}))),
+                Box::new(|v| {
+                    v["linux"]["namespaces"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(serde_json::json!({"type": "user"}))
+                }),
                 "no user mapping",
             ),
         ];

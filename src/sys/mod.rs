@@ -48,7 +48,10 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> nix::Result<Forked> {
     }
     // SAFETY: the kernel returned a fresh pidfd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(Forked::Parent { pid: ret as i32, pidfd })
+    Ok(Forked::Parent {
+        pid: ret as i32,
+        pidfd,
+    })
 }
 
 /// Plain fork for the intermediate stage that must enter a pid namespace.
@@ -61,11 +64,21 @@ pub fn fork() -> nix::Result<Option<i32>> {
 }
 
 /// openat2(2) with the given resolve flags, always O_CLOEXEC.
-pub fn openat2(dirfd: RawFd, path: &CStr, flags: i32, mode: u32, resolve: u64) -> nix::Result<OwnedFd> {
+pub fn openat2(
+    dirfd: RawFd,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> nix::Result<OwnedFd> {
     // SAFETY: open_how is plain old data; zeroed is valid.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 { mode as u64 } else { 0 };
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        mode as u64
+    } else {
+        0
+    };
     how.resolve = resolve;
     loop {
         // SAFETY: `path` is NUL-terminated and `how` lives across the call.
@@ -91,23 +104,46 @@ pub fn openat2(dirfd: RawFd, path: &CStr, flags: i32, mode: u32, resolve: u64) -
 pub fn open_tree(dirfd: RawFd, path: &CStr, flags: u32) -> nix::Result<OwnedFd> {
     // SAFETY: NUL-terminated path; returns a new fd or -1.
     let ret = check(unsafe {
-        libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags | libc::OPEN_TREE_CLOEXEC)
+        libc::syscall(
+            libc::SYS_open_tree,
+            dirfd,
+            path.as_ptr(),
+            flags | libc::OPEN_TREE_CLOEXEC,
+        )
     })?;
     // SAFETY: fresh descriptor owned by us.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
 /// move_mount(2) of a detached mount fd onto `to_dirfd`/`to_path`.
-pub fn move_mount(from: RawFd, from_path: &CStr, to_dirfd: RawFd, to_path: &CStr, flags: u32) -> nix::Result<()> {
+pub fn move_mount(
+    from: RawFd,
+    from_path: &CStr,
+    to_dirfd: RawFd,
+    to_path: &CStr,
+    flags: u32,
+) -> nix::Result<()> {
     // SAFETY: both paths are NUL-terminated; no memory is retained.
     check(unsafe {
-        libc::syscall(libc::SYS_move_mount, from, from_path.as_ptr(), to_dirfd, to_path.as_ptr(), flags)
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            from_path.as_ptr(),
+            to_dirfd,
+            to_path.as_ptr(),
+            flags,
+        )
     })?;
     Ok(())
 }
 
 /// mount_setattr(2): change mount attributes, optionally recursively.
-pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: u32, attr: &libc::mount_attr) -> nix::Result<()> {
+pub fn mount_setattr(
+    dirfd: RawFd,
+    path: &CStr,
+    flags: u32,
+    attr: &libc::mount_attr,
+) -> nix::Result<()> {
     // SAFETY: `attr` is a valid mount_attr for the duration of the call.
     check(unsafe {
         libc::syscall(
@@ -126,7 +162,13 @@ pub fn mount_setattr(dirfd: RawFd, path: &CStr, flags: u32, attr: &libc::mount_a
 pub fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> nix::Result<()> {
     // SAFETY: null siginfo is allowed; no memory is retained.
     check(unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, std::ptr::null::<libc::siginfo_t>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
     })?;
     Ok(())
 }
@@ -157,20 +199,43 @@ pub fn memfd_create(name: &CStr, flags: u32) -> nix::Result<OwnedFd> {
 /// execveat(2) with AT_EMPTY_PATH: execute the file `fd` refers to.
 /// Returns only on failure.
 pub fn fexecve(fd: RawFd, argv: &[&CStr], envp: &[&CStr]) -> Errno {
-    let argv: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-    let envp: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let argv: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
     // SAFETY: argv/envp are NULL-terminated arrays of NUL-terminated strings
     // that outlive the call; on success the call does not return.
     unsafe {
-        libc::syscall(libc::SYS_execveat, fd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
     }
     Errno::last()
 }
 
 /// execve(2). Returns only on failure.
 pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Errno {
-    let argv: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-    let envp: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let argv: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
     // SAFETY: as for fexecve.
     unsafe {
         libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
@@ -205,16 +270,10 @@ pub fn clear_cloexec(fd: impl AsRawFd) -> nix::Result<()> {
 pub fn join_session_keyring(name: &CStr) -> nix::Result<i32> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: NUL-terminated name; keyctl copies it.
-    let ret = check(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) })?;
+    let ret = check(unsafe {
+        libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr())
+    })?;
     Ok(ret as i32)
-}
-
-/// keyctl(KEYCTL_SETPERM, key, perm).
-pub fn keyctl_setperm(key: i32, perm: u32) -> nix::Result<()> {
-    const KEYCTL_SETPERM: libc::c_long = 5;
-    // SAFETY: integer arguments only.
-    check(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, key, perm) })?;
-    Ok(())
 }
 
 /// pivot_root(2) with "." for both arguments (the trick runc uses to avoid
@@ -235,13 +294,19 @@ pub fn set_domainname(name: &[u8]) -> nix::Result<()> {
 /// fsopen(2): a new filesystem context.
 pub fn fsopen(fstype: &CStr) -> nix::Result<OwnedFd> {
     // SAFETY: NUL-terminated type name.
-    let ret = check(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
+    let ret =
+        check(unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) })?;
     // SAFETY: fresh descriptor owned by us.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
 /// fsconfig(2) with a string value, a flag (value None), or a command.
-pub fn fsconfig(fsfd: RawFd, cmd: u32, key: Option<&CStr>, value: Option<&CStr>) -> nix::Result<()> {
+pub fn fsconfig(
+    fsfd: RawFd,
+    cmd: u32,
+    key: Option<&CStr>,
+    value: Option<&CStr>,
+) -> nix::Result<()> {
     let k = key.map_or(std::ptr::null(), |k| k.as_ptr());
     let v = value.map_or(std::ptr::null(), |v| v.as_ptr());
     // SAFETY: key/value are NUL-terminated or null as the command expects.
@@ -252,7 +317,8 @@ pub fn fsconfig(fsfd: RawFd, cmd: u32, key: Option<&CStr>, value: Option<&CStr>)
 /// fsmount(2): turn a configured context into a detached mount.
 pub fn fsmount(fsfd: RawFd, attrs: u64) -> nix::Result<OwnedFd> {
     // SAFETY: integer arguments only.
-    let ret = check(unsafe { libc::syscall(libc::SYS_fsmount, fsfd, libc::FSMOUNT_CLOEXEC, attrs) })?;
+    let ret =
+        check(unsafe { libc::syscall(libc::SYS_fsmount, fsfd, libc::FSMOUNT_CLOEXEC, attrs) })?;
     // SAFETY: fresh descriptor owned by us.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
@@ -269,6 +335,9 @@ pub fn mount_fd(
     let t = std::ffi::CString::new(format!("/proc/self/fd/{target}")).map_err(|_| Errno::EINVAL)?;
     let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: all pointers are NUL-terminated strings or null.
-    check(unsafe { libc::mount(p(source), t.as_ptr(), p(fstype), flags, p(data).cast()) } as libc::c_long)?;
+    check(
+        unsafe { libc::mount(p(source), t.as_ptr(), p(fstype), flags, p(data).cast()) }
+            as libc::c_long,
+    )?;
     Ok(())
 }

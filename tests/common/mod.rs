@@ -1,0 +1,258 @@
+//! Shared harness for the integration tests: they drive the real hull
+//! binary as root on real bundles (a static busybox rootfs).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+pub const HULL: &str = env!("CARGO_BIN_EXE_hull");
+
+/// Skip (with the reason printed) when the test cannot run here.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !nix_is_root() {
+            eprintln!("skipped: needs root (real namespaces, mounts and cgroups)");
+            return;
+        }
+    };
+}
+
+pub fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// One busybox rootfs per test binary, shared read-only by every bundle.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir = PathBuf::from(format!("/tmp/hull-test-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for d in ["proc", "sys", "dev", "etc", "tmp", "root"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", bin.join("busybox"))
+            .expect("busybox-static is installed (make deps)");
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+        std::fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("etc/group"),
+            "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
+        )
+        .unwrap();
+        dir
+    })
+}
+
+/// A bundle (its own directory and config.json) and an isolated --root.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub config: Value,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Bundle {
+    /// `hull spec` defaults, a non-interactive `args`, and root.path pointing
+    /// at the shared rootfs.
+    pub fn new(args: &[&str]) -> Bundle {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = PathBuf::from(format!("/tmp/hull-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new(HULL)
+            .args(["spec", "--bundle"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hull spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        config["root"]["path"] = Value::String(rootfs().display().to_string());
+        config["process"]["terminal"] = Value::Bool(false);
+        config["process"]["args"] = args.iter().map(|a| Value::String(a.to_string())).collect();
+        let b = Bundle {
+            root: dir.join("state"),
+            dir,
+            config,
+            ids: Default::default(),
+        };
+        b.save();
+        b
+    }
+
+    pub fn save(&self) {
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// A unique container id for this bundle, deleted (forced) on drop.
+    pub fn id(&self, name: &str) -> String {
+        let id = format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(HULL);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// Run hull with stdout and stderr captured through files, not pipes: a
+    /// created container's init inherits hull's stdio (as with runc), so a
+    /// pipe would stay open until the container exits.
+    pub fn hull(&self, args: &[&str]) -> Output {
+        self.output_of(self.cmd().args(args).stdin(Stdio::null()))
+    }
+
+    pub fn output_of(&self, cmd: &mut Command) -> Output {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out_p = self.dir.join(format!(".out{n}"));
+        let err_p = self.dir.join(format!(".err{n}"));
+        let status = cmd
+            .stdout(std::fs::File::create(&out_p).unwrap())
+            .stderr(std::fs::File::create(&err_p).unwrap())
+            .status()
+            .unwrap();
+        let out = Output {
+            status,
+            stdout: std::fs::read(&out_p).unwrap(),
+            stderr: std::fs::read(&err_p).unwrap(),
+        };
+        let _ = std::fs::remove_file(out_p);
+        let _ = std::fs::remove_file(err_p);
+        out
+    }
+
+    /// Run a verb that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.hull(args);
+        assert!(
+            out.status.success(),
+            "hull {args:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run a verb that must fail; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.hull(args);
+        assert!(
+            !out.status.success(),
+            "hull {args:?} unexpectedly succeeded"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "hull {args:?}: exit {:?}",
+            out.status.code()
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn create(&self, id: &str) {
+        self.ok(&["create", "--bundle", self.dir.to_str().unwrap(), id]);
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// `hull run` in the foreground, capturing output.
+    pub fn run(&self, id: &str) -> Output {
+        self.output_of(
+            self.cmd()
+                .args(["run", "--bundle", self.dir.to_str().unwrap(), id])
+                .stdin(Stdio::null()),
+        )
+    }
+
+    /// Poll until the container reaches `status` (or panic after 5 s).
+    pub fn wait_status(&self, id: &str, status: &str) {
+        for _ in 0..500 {
+            let out = self.hull(&["state", id]);
+            let st: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
+            if st.is_some_and(|s| s["status"] == status) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{id} never reached {status}");
+    }
+
+    pub fn state_dir_exists(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.hull(&["delete", "--force", id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Every cgroup directory named `name` under the host's hierarchies.
+pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            let p = e.path().join(name);
+            if p.exists() {
+                out.push(p);
+            }
+        }
+    }
+    if Path::new("/sys/fs/cgroup").join(name).exists() {
+        out.push(Path::new("/sys/fs/cgroup").join(name));
+    }
+    out
+}
+
+/// Whether a process with this pid is alive (and not a zombie).
+pub fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let st = s
+                .rsplit_once(") ")
+                .map(|(_, r)| r.chars().next().unwrap_or('X'))
+                .unwrap_or('X');
+            st != 'Z' && st != 'X'
+        })
+        .unwrap_or(false)
+}

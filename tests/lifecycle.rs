@@ -1,0 +1,391 @@
+//! The container lifecycle through the runc-compatible CLI: create, start,
+//! state, kill, delete, run, list, and what each leaves behind.
+
+mod common;
+
+use common::*;
+use std::process::Stdio;
+
+#[test]
+fn create_start_kill_delete() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("life");
+    let pidfile = b.dir.join("pid");
+    b.ok(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+    ]);
+    let st = b.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["bundle"], b.dir.to_str().unwrap());
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0 && alive(pid));
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    // The init waits for start: the process is still hull's sealed copy.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(comm.starts_with("hull\0init"), "{comm:?}");
+
+    b.ok(&["start", &id]);
+    b.wait_status(&id, "running");
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\x00100\x00");
+    assert!(
+        b.fails(&["start", &id])
+            .contains("cannot start an already running container")
+    );
+    assert!(b.fails(&["delete", &id]).contains("is not stopped"));
+
+    b.ok(&["kill", &id, "KILL"]);
+    b.wait_status(&id, "stopped");
+    assert_eq!(b.state(&id)["pid"], 0);
+    assert!(b.fails(&["start", &id]).contains("stopped"));
+    b.ok(&["delete", &id]);
+    assert!(!b.state_dir_exists(&id));
+    assert!(
+        cgroup_dirs(&id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&id)
+    );
+    assert!(
+        b.fails(&["state", &id])
+            .contains("container does not exist")
+    );
+}
+
+#[test]
+fn state_json_has_runc_shape() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("shape");
+    b.create(&id);
+    let out = b.ok(&["state", &id]);
+    // Two-space indentation and runc's field order.
+    let keys: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \"").and_then(|r| r.split('"').next()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "ociVersion",
+            "id",
+            "pid",
+            "status",
+            "bundle",
+            "rootfs",
+            "created",
+            "owner"
+        ]
+    );
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(st["created"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        st["rootfs"]
+            .as_str()
+            .unwrap()
+            .starts_with("/tmp/hull-test-rootfs-")
+    );
+}
+
+#[test]
+fn run_returns_the_exit_status() {
+    require_root!();
+    let b = Bundle::new(&["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    let id = b.id("exit7");
+    let out = b.run(&id);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+    assert!(
+        !b.state_dir_exists(&id),
+        "run without --keep deletes the container"
+    );
+
+    // Killed by a signal: 128 + N. (The init cannot SIGKILL itself from
+    // inside its pid namespace, so the kill comes from outside.)
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("sig");
+    let mut child = b
+        .cmd()
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    b.wait_status(&id, "running");
+    b.ok(&["kill", &id, "KILL"]);
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
+    let b = Bundle::new(&["true"]);
+    assert_eq!(b.run(&b.id("zero")).status.code(), Some(0));
+}
+
+#[test]
+fn run_passes_stdin_through() {
+    require_root!();
+    let b = Bundle::new(&["sh", "-c", "read line; echo got:$line"]);
+    let id = b.id("stdin");
+    let mut child = b
+        .cmd()
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got:hello\n");
+}
+
+#[test]
+fn run_keep_and_detach() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    let id = b.id("keep");
+    let out =
+        b.output_of(
+            b.cmd()
+                .args(["run", "--keep", "--bundle", b.dir.to_str().unwrap(), &id]),
+        );
+    assert!(out.status.success());
+    assert_eq!(b.status(&id), "stopped");
+    b.ok(&["delete", &id]);
+
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("detach");
+    b.ok(&["run", "-d", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert_eq!(b.status(&id), "running");
+    b.ok(&["delete", "--force", &id]);
+    assert!(!b.state_dir_exists(&id));
+}
+
+#[test]
+fn kill_accepts_names_and_numbers() {
+    require_root!();
+    for sig in ["SIGKILL", "KILL", "9", "kill"] {
+        let b = Bundle::new(&["sleep", "100"]);
+        let id = b.id("kill");
+        b.create(&id);
+        b.ok(&["start", &id]);
+        b.ok(&["kill", &id, sig]);
+        b.wait_status(&id, "stopped");
+    }
+    // Default is SIGTERM; sh as pid 1 ignores it unless trapped, so trap it.
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while :; do sleep 0.05; done",
+    ]);
+    let id = b.id("term");
+    b.create(&id);
+    b.ok(&["start", &id]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    b.ok(&["kill", &id]);
+    b.wait_status(&id, "stopped");
+    let b2 = Bundle::new(&["sleep", "100"]);
+    let id2 = b2.id("bad");
+    b2.create(&id2);
+    assert!(
+        b2.fails(&["kill", &id2, "SIGNOPE"])
+            .contains("unknown signal")
+    );
+    assert!(
+        b2.fails(&["kill", "nonexistent-id", "KILL"])
+            .contains("container does not exist")
+    );
+}
+
+#[test]
+fn kill_stopped_container_fails_and_delete_force_is_idempotent() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    let id = b.id("stopped");
+    b.create(&id);
+    b.ok(&["start", &id]);
+    b.wait_status(&id, "stopped");
+    assert!(
+        b.fails(&["kill", &id, "KILL"])
+            .contains("container not running")
+    );
+    b.ok(&["delete", &id]);
+    b.ok(&["delete", "--force", &id]);
+    assert!(
+        b.fails(&["delete", &id])
+            .contains("container does not exist")
+    );
+}
+
+#[test]
+fn delete_created_container_kills_its_init() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("delcreated");
+    b.create(&id);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    b.ok(&["delete", &id]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(!alive(pid));
+    assert!(cgroup_dirs(&id).is_empty());
+}
+
+#[test]
+fn list_formats() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    assert_eq!(b.ok(&["list", "-f", "json"]).trim(), "null");
+    let id = b.id("list");
+    b.create(&id);
+    let table = b.ok(&["list"]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    // Columns line up under their headers, tabwriter style.
+    for (col, value) in [
+        ("PID", b.state(&id)["pid"].to_string()),
+        ("STATUS", "created".into()),
+        ("BUNDLE", b.dir.display().to_string()),
+    ] {
+        let at = header.find(col).unwrap();
+        assert_eq!(&row[at..at + value.len()], value, "{header}\n{row}");
+    }
+    assert!(header.starts_with("ID   ") && row.starts_with(&id));
+    assert_eq!(b.ok(&["list", "-q"]).trim(), id);
+    let json: serde_json::Value =
+        serde_json::from_str(&b.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(json[0]["id"], id.as_str());
+    assert_eq!(json[0]["status"], "created");
+}
+
+#[test]
+fn hostile_ids_are_refused() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    for id in ["../escape", "a/b", ".", "..", "sp ace", "/abs"] {
+        let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), id]);
+        assert!(err.contains("invalid id format"), "{id}: {err}");
+        let err = b.fails(&["state", id]);
+        assert!(err.contains("invalid id format"), "{id}: {err}");
+    }
+    assert!(!b.root.join("..").join("escape").exists());
+}
+
+#[test]
+fn duplicate_id_is_refused_and_first_survives() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("dup");
+    b.create(&id);
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("container with id exists"), "{err}");
+    assert_eq!(b.status(&id), "created");
+}
+
+#[test]
+fn bad_bundles_leave_nothing_behind() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    let id = b.id("bad");
+    std::fs::write(b.dir.join("config.json"), b"{ not json").unwrap();
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("config.json"), "{err}");
+    std::fs::remove_file(b.dir.join("config.json")).unwrap();
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("JSON specification file config.json not found"),
+        "{err}"
+    );
+    // Valid JSON, invalid spec: empty args.
+    let mut c = b.config.clone();
+    c["process"]["args"] = serde_json::json!([]);
+    std::fs::write(b.dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    assert!(
+        b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id])
+            .contains("args must not be empty")
+    );
+    // A program that does not exist fails create, after namespaces, mounts
+    // and cgroups were made: all of it must be gone.
+    let mut c = b.config.clone();
+    c["process"]["args"] = serde_json::json!(["/no/such/program"]);
+    std::fs::write(b.dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("/no/such/program") && err.contains("No such file"),
+        "{err}"
+    );
+    let mut c = b.config.clone();
+    c["process"]["args"] = serde_json::json!(["no-such-program"]);
+    std::fs::write(b.dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("executable file not found in $PATH"), "{err}");
+    assert!(!b.state_dir_exists(&id));
+    assert!(
+        cgroup_dirs(&id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&id)
+    );
+    assert_eq!(b.ok(&["list", "-q"]).trim(), "");
+}
+
+#[test]
+fn json_log_lines_match_runc() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    let log = b.dir.join("log.json");
+    let out = b.hull(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "container does not exist"
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert_eq!(v["msg"], "container does not exist");
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    // Without --log: logrus text on stderr.
+    let out = b.hull(&["state", "nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("time=\"") && err.contains("level=error msg=\"container does not exist\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn verbs_not_built_yet_say_so() {
+    let b = Bundle::new(&["true"]);
+    for verb in [
+        "exec",
+        "ps",
+        "pause",
+        "resume",
+        "update",
+        "events",
+        "checkpoint",
+        "restore",
+    ] {
+        let out = b.hull(&[verb, "some-id"]);
+        assert_eq!(out.status.code(), Some(1), "{verb}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
+            "{verb}"
+        );
+    }
+}
