@@ -3,7 +3,7 @@ CARGO ?= cargo
 HULL := target/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test unit lint fmt clean
+.PHONY: all deps build demo shell test test-cgroupv2 lint fmt clean
 
 all: build
 
@@ -27,6 +27,11 @@ shell: deps build
 test: deps
 	$(CARGO) build --release
 	$(CARGO) test --release -- --test-threads=2
+
+# The same test binaries, as root inside a cgroup v2 VM (QEMU, TCG).
+test-cgroupv2: deps
+	$(CARGO) test --release --no-run
+	integration/vm/cgroupv2.sh $(HULL) $$($(CARGO) test --release --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$$/\1/p')
 
 lint:
 	$(CARGO) fmt --check

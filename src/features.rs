@@ -35,8 +35,7 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
         out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
     }
     if let Some(l) = spec.linux() {
-        let checks: [(&'static str, bool); 7] = [
-            ("linux.seccomp", l.seccomp().is_some()),
+        let checks: [(&'static str, bool); 6] = [
             (
                 "linux.sysctl",
                 l.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
@@ -97,7 +96,14 @@ pub fn document() -> Value {
                 "systemdUser": false,
                 "rdma": false
             },
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::seccomp::ACTIONS,
+                "operators": crate::seccomp::OPERATORS,
+                "archs": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
+                "knownFlags": crate::seccomp::FLAGS,
+                "supportedFlags": crate::seccomp::FLAGS
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -138,8 +144,8 @@ mod tests {
     fn unimplemented_fields_are_refused() {
         let mut v = crate::spec::default_spec(false);
         v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
-        v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        v["linux"]["intelRdt"] = json!({"closID": "x"});
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.seccomp"]);
+        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.intelRdt"]);
     }
 }

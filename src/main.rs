@@ -13,6 +13,7 @@ mod launch;
 mod logging;
 mod namespaces;
 mod rootfs;
+mod seccomp;
 mod spec;
 mod sys;
 

@@ -11,8 +11,8 @@
 #
 # Environment (all optional):
 #   VM_TEST_ARGS   extra libtest arguments, e.g. a name filter ("state_json")
-#   VM_EXTRA       host files to add at the same path, with their libraries
-#                  (e.g. "/usr/sbin/runc" for differential tests)
+#   VM_EXTRA       host files or directories to add at the same path; ELF
+#                  files bring their libraries (e.g. "/usr/sbin/runc")
 #   VM_MODULES     kernel modules to load (default: "overlay veth bridge")
 #   VM_TIMEOUT     seconds before the VM is killed (default: 900)
 #   VM_MEM VM_CPUS memory in MiB and vCPUs (default: 2048, 2)
@@ -82,12 +82,13 @@ has_backports() {
 
 ensure_packages() {
   local missing=() p
-  for p in busybox-static cpio; do installed "$p" || missing+=("$p"); done
-  if ((${#missing[@]})) || ! installed qemu-system-x86; then
-    ((EUID == 0)) || die "must run as root to install ${missing[*]} qemu-system-x86"
+  for p in busybox-static cpio qemu-system-x86; do installed "$p" || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    ((EUID == 0)) || die "must run as root to install ${missing[*]}"
     : >"$VM_DIR/apt.log"
-    if ! installed qemu-system-x86 && ! has_backports; then
-      say "adding bookworm-backports (qemu-system-x86 only installs from there)"
+    say "installing ${missing[*]} (apt log: $VM_DIR/apt.log)"
+    if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]] && ! has_backports; then
+      say "adding bookworm-backports: qemu-system-x86 only installs from there"
       cat >/etc/apt/sources.list.d/backports.sources <<'EOF'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -96,9 +97,10 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
     fi
-    say "installing ${missing[*]} ${missing:+and }qemu-system-x86 (apt log: $VM_DIR/apt.log)"
     apt_quiet apt-get update -q
-    ((${#missing[@]} == 0)) || apt_quiet apt-get install -y -q --no-install-recommends "${missing[@]}"
+    local p base=()
+    for p in "${missing[@]}"; do [[ $p == qemu-system-x86 ]] || base+=("$p"); done
+    ((${#base[@]} == 0)) || apt_quiet apt-get install -y -q --no-install-recommends "${base[@]}"
     installed qemu-system-x86 ||
       apt_quiet apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86
   fi
@@ -163,6 +165,8 @@ stage_file() {
   cp -L --preserve=mode "$src" "$stage$src"
 }
 
+file_is_elf() { [[ $(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ') == '177ELF' ]]; }
+
 # Copy an ELF and every shared library ldd resolves for it, loader included.
 stage_elf() {
   local bin=$1 lib
@@ -194,12 +198,14 @@ build_initramfs() {
   local t x
   for t in "${tests[@]}"; do stage_elf "$t"; done
   for x in $VM_EXTRA; do
-    [[ -e $x ]] || die "VM_EXTRA file $x does not exist"
-    if file_is_elf "$x"; then stage_elf "$x"; else stage_file "$x"; fi
+    [[ -e $x ]] || die "VM_EXTRA path $x does not exist"
+    if [[ -d $x ]]; then
+      mkdir -p "$stage$(dirname "$x")" && cp -a "$x" "$stage$(dirname "$x")/"
+    elif file_is_elf "$x"; then stage_elf "$x"; else stage_file "$x"; fi
   done
 
   # Modules in load order: each one's dependencies first.
-  local insmod=() m line dep
+  local insmod=() m line
   for m in $VM_MODULES; do
     line=$(grep -E "/$m\.ko(\.[a-z]+)?:" "$kdir/lib/modules/$kver/modules.dep" || true)
     [[ -n $line ]] || die "kernel module $m not found in $kver"
@@ -250,8 +256,6 @@ build_initramfs() {
   mv "$initrd.tmp" "$initrd"
 }
 
-file_is_elf() { [[ $(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' ') == '177ELF' ]]; }
-
 # --- 4. boot ---------------------------------------------------------------
 
 boot() {
@@ -295,8 +299,12 @@ boot() {
   if [[ $failed == 0 && $passed -gt 0 ]]; then
     return 0
   fi
+  # The first panics (what failed and why), then one line per binary.
   echo >&2
-  grep -a -E '^(HULL-VM-BINARY|---- .* stdout ----|failures:|test .* FAILED)' "$log" | tail -n 40 >&2 || true
+  awk '/ panicked at / { n++; left = 4; if (n > 1 && n <= 5) print "" }
+       /^stack backtrace:|^note: / { left = 0 }
+       n <= 5 && left > 0 && NF { print; left-- }
+       /^HULL-VM-BINARY: / { bins = bins $0 "\n" } END { printf "%s", bins }' "$log" >&2
   if [[ $failed == 0 ]]; then
     die "no test passed in the VM (console: $log)"
   fi

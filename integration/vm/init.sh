@@ -93,6 +93,8 @@ while IFS= read -r bin; do
   { (cd "$VM_CWD" && exec "$bin" --test-threads=1 $VM_TEST_ARGS) </dev/null 2>&1; echo $? >/run/rc; } |
     tee /run/out
   rc=$(cat /run/rc)
+  # Keep the marker at the start of a line even after a crash mid-line.
+  [ -z "$(tail -c 1 /run/out)" ] || echo
   end=$(cut -d' ' -f1 /proc/uptime)
   # "test result: ok. 14 passed; 0 failed; 0 ignored; ..." (one per binary;
   # summed in case a harness prints several).

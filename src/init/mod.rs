@@ -70,10 +70,15 @@ pub fn main(fd: i32) -> ! {
         Ok(other) => InitError::new(format!("unexpected message before the plan: {other:?}")),
         Err(e) => InitError::new(format!("receiving the init plan: {e}")),
     };
-    let _ = chan.send(&FromInit::Error(ChildError {
-        msg: err.msg,
+    let report = FromInit::Error(ChildError {
+        msg: err.msg.clone(),
         errno: err.errno.map(|e| e as i32),
-    }));
+    });
+    if chan.send(&report).is_err() {
+        // After `ready` the parent is gone: the container's stderr is the
+        // only place left to say what happened.
+        eprintln!("hull init: {}", err.msg);
+    }
     // SAFETY: leaving without running destructors is what we want here.
     unsafe { libc::_exit(1) }
 }
@@ -162,5 +167,5 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
             }
         }
     }
-    process::exec(exec, &plan)
+    process::exec(exec)
 }

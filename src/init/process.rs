@@ -18,6 +18,8 @@ pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    /// A filter to load right before execve (no_new_privs is set).
+    seccomp: Option<libseccomp::ScmpFilterContext>,
 }
 
 fn cstring(s: &str, what: &str) -> Result<CString> {
@@ -36,6 +38,22 @@ pub fn join_keyring(id: &str) -> Result<()> {
 
 pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> {
     apply_rlimits(process)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(crate::seccomp::compile(s).map_err(InitError::new)?),
+        None => None,
+    };
+    // From here on only stdio and the passed fds may cross execve: mark
+    // everything else close-on-exec now, before a seccomp profile (which may
+    // not allow close_range) is loaded. Signals likewise.
+    sys::close_range(3 + plan.extra_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
+        .ctx(|| "close_range".into())?;
+    reset_signals();
+    if !nnp && let Some(filter) = seccomp.take() {
+        // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it while we
+        // still have it.
+        crate::seccomp::load(&filter).map_err(InitError::new)?;
+    }
 
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(plan.extra_env.iter().cloned());
@@ -89,7 +107,7 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(user.uid())));
     }
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
     }
 
@@ -108,13 +126,16 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
             .iter()
             .map(|e| cstring(e, "env"))
             .collect::<Result<_>>()?,
+        seccomp,
     })
 }
 
-pub fn exec(exec: Exec, plan: &InitPlan) -> Result<Never> {
-    // Only stdio and the fds the caller asked to pass may cross into the
-    // container.
-    sys::close_range(3 + plan.extra_fds, u32::MAX, 0).ctx(|| "close_range".into())?;
+pub fn exec(exec: Exec) -> Result<Never> {
+    if let Some(filter) = &exec.seccomp {
+        // The last thing before execve: a strict profile need allow nothing
+        // but execve itself.
+        crate::seccomp::load(filter).map_err(InitError::new)?;
+    }
     let args: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
     let env: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
     let err = sys::execve(&exec.path, &args, &env);
@@ -274,4 +295,19 @@ fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Result<()> {
         let _ = caps::raise(None, CapSet::Ambient, cap);
     }
     Ok(())
+}
+
+/// The container starts with default signal dispositions and an empty mask,
+/// whatever hull inherited or set (Rust ignores SIGPIPE, a foreground `run`
+/// blocks the signals it forwards).
+fn reset_signals() {
+    use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler code.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+    let _ = SigSet::empty().thread_set_mask();
 }

@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub const HULL: &str = env!("CARGO_BIN_EXE_hull");
+/// The binary under test: cargo's, or $HULL_BIN (the cgroup v2 VM lane).
+pub fn hull_bin() -> String {
+    std::env::var("HULL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_hull").to_string())
+}
 
 /// Skip (with the reason printed) when the test cannot run here.
 #[macro_export]
@@ -75,7 +78,7 @@ impl Bundle {
         let dir = PathBuf::from(format!("/tmp/hull-test-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(HULL)
+        let out = Command::new(hull_bin())
             .args(["spec", "--bundle"])
             .arg(&dir)
             .output()
@@ -120,7 +123,7 @@ impl Bundle {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(HULL);
+        let mut c = Command::new(hull_bin());
         c.arg("--root").arg(&self.root);
         c
     }
