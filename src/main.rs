@@ -34,6 +34,13 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // fds 3.. that the caller passes into the container must be open before
+    // hull opens anything of its own, or hull's own fds would take their
+    // numbers and leak into the container.
+    if let Err(e) = commands::check_passed_fds(&cli) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     let json = cli.log_format == cli::LogFormat::Json;
     if let Err(e) = logging::init(cli.log.as_deref(), json, cli.debug) {
         eprintln!("hull: opening log file: {e}");

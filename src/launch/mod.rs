@@ -310,7 +310,7 @@ fn drive_init(
 }
 
 /// LISTEN_FDS is honoured only when LISTEN_PID names us (sd_listen_fds).
-fn listen_fds() -> u32 {
+pub fn listen_fds() -> u32 {
     let pid_ok = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())

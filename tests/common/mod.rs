@@ -136,22 +136,7 @@ impl Bundle {
     }
 
     pub fn output_of(&self, cmd: &mut Command) -> Output {
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let out_p = self.dir.join(format!(".out{n}"));
-        let err_p = self.dir.join(format!(".err{n}"));
-        let status = cmd
-            .stdout(std::fs::File::create(&out_p).unwrap())
-            .stderr(std::fs::File::create(&err_p).unwrap())
-            .status()
-            .unwrap();
-        let out = Output {
-            status,
-            stdout: std::fs::read(&out_p).unwrap(),
-            stderr: std::fs::read(&err_p).unwrap(),
-        };
-        let _ = std::fs::remove_file(out_p);
-        let _ = std::fs::remove_file(err_p);
-        out
+        output_of(cmd)
     }
 
     /// Run a verb that must succeed; returns stdout.
@@ -258,4 +243,36 @@ pub fn alive(pid: i64) -> bool {
             st != 'Z' && st != 'X'
         })
         .unwrap_or(false)
+}
+
+/// Run a command with stdout and stderr captured through files (see
+/// `Bundle::hull` for why not pipes).
+pub fn output_of(cmd: &mut Command) -> Output {
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let base = format!("/tmp/hull-test-out-{}-{n}", std::process::id());
+    let (out_p, err_p) = (format!("{base}.out"), format!("{base}.err"));
+    let status = cmd
+        .stdout(std::fs::File::create(&out_p).unwrap())
+        .stderr(std::fs::File::create(&err_p).unwrap())
+        .status()
+        .unwrap();
+    let out = Output {
+        status,
+        stdout: std::fs::read(&out_p).unwrap(),
+        stderr: std::fs::read(&err_p).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_p);
+    let _ = std::fs::remove_file(err_p);
+    out
+}
+
+/// Run hull with `--root root` and `args`, output captured.
+pub fn hull_at(root: &Path, args: &[String]) -> Output {
+    output_of(
+        Command::new(hull_bin())
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .stdin(Stdio::null()),
+    )
 }

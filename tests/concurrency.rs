@@ -1,0 +1,99 @@
+//! Many hull processes at once: one id hammered by start/kill/delete, and
+//! fifty containers created and deleted in parallel. Nothing may be left:
+//! no state directory, cgroup or process.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn concurrent_start_kill_delete_on_one_id() {
+    require_root!();
+    for round in 0..5 {
+        let b = Bundle::new(&["sleep", "100"]);
+        let id = b.id(&format!("race{round}"));
+        b.create(&id);
+        let pid = b.state(&id)["pid"].as_i64().unwrap();
+        let root = b.root.clone();
+        let verbs: Vec<Vec<String>> = vec![
+            vec!["start".into(), id.clone()],
+            vec!["kill".into(), id.clone(), "KILL".into()],
+            vec!["delete".into(), "--force".into(), id.clone()],
+            vec!["start".into(), id.clone()],
+            vec!["state".into(), id.clone()],
+        ];
+        let handles: Vec<_> = verbs
+            .into_iter()
+            .map(|args| {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let out = hull_at(&root, &args);
+                    // Every outcome is a clean success or a clean error.
+                    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                    assert!(
+                        out.status.code() == Some(0) || out.status.code() == Some(1),
+                        "{args:?}: {err}"
+                    );
+                    assert!(!err.contains("panicked"), "{args:?}: {err}");
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // The forced delete won or ran after the others: all gone.
+        b.ok(&["delete", "--force", &id]);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!b.state_dir_exists(&id));
+        assert!(!alive(pid), "init {pid} survived");
+        assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
+    }
+}
+
+#[test]
+fn fifty_parallel_creates_and_deletes_leave_nothing() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let ids: Vec<String> = (0..50).map(|i| b.id(&format!("par{i}"))).collect();
+    let bundle = b.dir.to_str().unwrap().to_string();
+    let run = |args: Vec<String>| {
+        let root = b.root.clone();
+        std::thread::spawn(move || {
+            let out = hull_at(&root, &args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+    };
+    let hs: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            run(vec![
+                "create".into(),
+                "--bundle".into(),
+                bundle.clone(),
+                id.clone(),
+            ])
+        })
+        .collect();
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    let pids: Vec<i64> = ids
+        .iter()
+        .map(|id| b.state(id)["pid"].as_i64().unwrap())
+        .collect();
+    assert_eq!(b.ok(&["list", "-q"]).lines().count(), 50);
+    let hs: Vec<_> = ids
+        .iter()
+        .map(|id| run(vec!["delete".into(), "--force".into(), id.clone()]))
+        .collect();
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(b.ok(&["list", "-q"]).trim(), "");
+    for (id, pid) in ids.iter().zip(pids) {
+        assert!(!b.state_dir_exists(id));
+        assert!(!alive(pid), "{id}: init {pid} survived");
+        assert!(cgroup_dirs(id).is_empty(), "{id}: {:?}", cgroup_dirs(id));
+    }
+}

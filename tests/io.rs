@@ -1,0 +1,261 @@
+//! What crosses into the container: the pty over --console-socket, extra
+//! fds (--preserve-fds, LISTEN_FDS), and the pidfd over --pidfd-socket.
+
+mod common;
+
+use common::*;
+use std::io::{IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Accept one connection and receive one fd with SCM_RIGHTS.
+fn receive_fd(listener: &UnixListener) -> (OwnedFd, String) {
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            fd = fds.first().copied();
+        }
+    }
+    let n = msg.bytes;
+    // SAFETY: the kernel installed this fd for us.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd.expect("an fd was passed")) };
+    (fd, String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn read_until(f: &mut std::fs::File, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut out = String::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !out.contains(needle) {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    out
+}
+
+#[test]
+fn console_socket_receives_the_pty_master() {
+    require_root!();
+    let mut b = Bundle::new(&["sh"]);
+    b.config["process"]["terminal"] = true.into();
+    b.config["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
+    b.save();
+    let sock = b.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = b.id("console");
+    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    b.ok(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    let (master, _name) = receiver.join().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd()))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "/dev/pts/ptmx"
+    );
+    b.ok(&["start", &id]);
+    let mut m = std::fs::File::from(master);
+    m.write_all(b"tty; stty size; ls -l /dev/console; echo done-$((40+2))\n")
+        .unwrap();
+    let out = read_until(&mut m, "done-42", Duration::from_secs(5));
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("33 111"), "console size: {out}");
+    assert!(out.contains("done-42"), "{out}");
+    b.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused_on_create() {
+    require_root!();
+    let mut b = Bundle::new(&["sh"]);
+    b.config["process"]["terminal"] = true.into();
+    b.save();
+    let id = b.id("nosock");
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("cannot allocate tty"), "{err}");
+    let b = Bundle::new(&["true"]);
+    let err = b.fails(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--console-socket",
+        "/nonexistent",
+        &id,
+    ]);
+    assert!(err.contains("console socket"), "{err}");
+    assert!(!b.state_dir_exists(&id));
+}
+
+#[test]
+fn preserve_fds_pass_exactly_the_asked_fds() {
+    require_root!();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3",
+    ]);
+    let id = b.id("fds");
+    let data = b.dir.join("data");
+    std::fs::write(&data, "via-fd-3").unwrap();
+    let file = std::fs::File::open(&data).unwrap();
+    let mut cmd = b.cmd();
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &id,
+    ])
+    .stdin(Stdio::null());
+    let raw = file.as_raw_fd();
+    // SAFETY: dup2 onto fd 3 in the child right before exec; async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = b.output_of(&mut cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ls itself opens one fd for the directory it lists.
+    let fds: Vec<&str> = stdout
+        .split("via")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        fds[..4],
+        ["0", "1", "2", "3"],
+        "fds in the container: {stdout}"
+    );
+    assert!(
+        fds.len() <= 5,
+        "unexpected fds leaked into the container: {stdout}"
+    );
+    assert!(stdout.ends_with("via-fd-3"), "{stdout}");
+}
+
+#[test]
+fn without_preserve_fds_nothing_leaks() {
+    require_root!();
+    let b = Bundle::new(&["sh", "-c", "ls -l /proc/self/fd"]);
+    let id = b.id("leak");
+    let keep = std::fs::File::open("/etc/hostname").unwrap();
+    let mut cmd = b.cmd();
+    cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(Stdio::null());
+    let raw = keep.as_raw_fd();
+    // SAFETY: as above; leave an fd 3 without FD_CLOEXEC in hull's stdio.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = b.output_of(&mut cmd);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("/etc/hostname"), "{stdout}");
+    // 0, 1, 2, and the directory ls itself opened.
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.contains(" -> ") || l.ends_with(" 3"))
+            .count()
+            <= 4,
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("memfd") && !stdout.contains("socket") && !stdout.contains("pipe"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn pidfd_socket_receives_a_pidfd_of_the_init() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let sock = b.dir.join("pidfd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = b.id("pidfd");
+    let receiver = std::thread::spawn(move || receive_fd(&listener));
+    b.ok(&[
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--pidfd-socket",
+        sock.to_str().unwrap(),
+        &id,
+    ]);
+    let (fd, _) = receiver.join().unwrap();
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+    assert!(link.to_str().unwrap().contains("pidfd"), "{link:?}");
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let pid = b.state(&id)["pid"].to_string();
+    assert!(
+        fdinfo
+            .lines()
+            .any(|l| l.starts_with("Pid:") && l.split_whitespace().nth(1) == Some(pid.as_str())),
+        "{fdinfo}"
+    );
+}
+
+#[test]
+fn listen_fds_are_passed_when_addressed_to_hull() {
+    require_root!();
+    let b = Bundle::new(&["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]);
+    let id = b.id("listen");
+    let data = b.dir.join("data");
+    std::fs::write(&data, "socket-activated").unwrap();
+    // LISTEN_PID must be hull's own pid: let a shell exec into hull.
+    let script = format!(
+        "LISTEN_PID=$$ LISTEN_FDS=1 exec {} --root {} run --bundle {} {id} 3<{}",
+        hull_bin(),
+        b.root.display(),
+        b.dir.display(),
+        data.display()
+    );
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", &script]).stdin(Stdio::null());
+    let out = b.output_of(&mut cmd);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1 1\nsocket-activated",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
