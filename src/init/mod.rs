@@ -100,17 +100,17 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
     // Modes in the spec are meant literally; process.user.umask applies later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    let fifo = match &plan.exec_fifo {
-        Some(p) => Some(
-            nix::fcntl::open(
-                p,
-                nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .ctx(|| format!("opening {}", p.display()))?,
-        ),
-        None => None,
-    };
+    // SAFETY: the parent passed the exec fifo, opened O_RDWR, at this number.
+    let fifo = plan
+        .exec_fifo_fd
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    if let Some(f) = &fifo {
+        nix::fcntl::fcntl(
+            f,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .ctx(|| "exec fifo".into())?;
+    }
     // SAFETY: the parent passed the connected console socket at this number.
     let console = plan
         .console_fd

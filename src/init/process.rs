@@ -283,6 +283,20 @@ fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Result<()> {
         caps::set(None, which, &caps)
             .map_err(|e| InitError::new(format!("setting {which:?} capabilities: {e}")))
     };
+    // A capability hull itself does not hold cannot be granted: say which.
+    let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    let mut missing: Vec<String> = to_caps(c.effective())
+        .union(&to_caps(c.permitted()))
+        .filter(|cap| !held.contains(cap))
+        .map(|cap| cap.to_string())
+        .collect();
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(InitError::new(format!(
+            "unable to apply capabilities {}: not in hull's own permitted set (withheld by the host)",
+            missing.join(", ")
+        )));
+    }
     // Effective must stay a subset of permitted at every step.
     set(CapSet::Effective, to_caps(c.effective()))?;
     set(CapSet::Inheritable, to_caps(c.inheritable()))?;

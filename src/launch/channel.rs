@@ -34,7 +34,7 @@ pub struct InitPlan {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     /// Block on this fifo until `start`; None for `run`, which starts at once.
-    pub exec_fifo: Option<PathBuf>,
+    pub exec_fifo_fd: Option<RawFd>,
     pub ns: NsPlan,
     pub cgroup: CgroupPaths,
     pub no_pivot: bool,

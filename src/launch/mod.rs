@@ -120,13 +120,22 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         armed: true,
     };
 
+    // The init blocks reading the exec fifo until `start` writes to it. We
+    // open it here and hand the fd down, so the init needs no permission on
+    // (or path lookup of) the state directory, whatever its user namespace.
     let exec_fifo = if opts.foreground {
         None
     } else {
         let fifo = dir.join("exec.fifo");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .with_context(|| format!("creating {}", fifo.display()))?;
-        Some(fifo)
+        let fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", fifo.display()))?;
+        Some(raise_fd(fd, min_fd)?)
     };
 
     // cgroups first: the child is born into them.
@@ -168,9 +177,20 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     let keep: Vec<RawFd> = [child_end.as_raw_fd()]
         .into_iter()
         .chain(console.as_ref().map(|c| c.as_raw_fd()))
+        .chain(exec_fifo.as_ref().map(|f| f.as_raw_fd()))
         .collect();
     let (pid, pidfd) = match sys::clone3(ns.clone_flags, cg.clone_into()).context("clone")? {
-        sys::Forked::Child => exec_init(exe.as_raw_fd(), &env, &keep, extra_fds, &child_end),
+        sys::Forked::Child => {
+            let new_userns = ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0;
+            exec_init(
+                exe.as_raw_fd(),
+                &env,
+                &keep,
+                extra_fds,
+                &child_end,
+                new_userns,
+            )
+        }
         sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_end);
@@ -187,7 +207,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
             config: String::from_utf8_lossy(&bundle.raw).into_owned(),
             bundle: bundle.dir.clone(),
             rootfs: bundle.rootfs.clone(),
-            exec_fifo,
+            exec_fifo_fd: exec_fifo.as_ref().map(|f| f.as_raw_fd()),
             ns: ns.clone(),
             cgroup: cg.paths().clone(),
             no_pivot: opts.no_pivot,
@@ -198,6 +218,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         },
     );
     drop(console);
+    drop(exec_fifo);
     let init_pid = result?;
 
     // With a pid namespace joined or created after clone, the intermediate
@@ -255,9 +276,30 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
 
 /// In the cloned child: make the fds the init stage needs survive exec, then
 /// exec the sealed copy of hull. Never returns.
-fn exec_init(exe: RawFd, env: &CString, keep: &[RawFd], extra_fds: u32, chan: &Channel) -> ! {
+fn exec_init(
+    exe: RawFd,
+    env: &CString,
+    keep: &[RawFd],
+    extra_fds: u32,
+    chan: &Channel,
+    wait_for_maps: bool,
+) -> ! {
     // If `hull create` dies before the init is ready, the init dies too.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    // In a new user namespace, execve computes our capabilities from our
+    // uid there: exec before the parent wrote the maps and we would lose
+    // them all. Wait for its "mapped" byte.
+    if wait_for_maps {
+        let mut b = [0u8; 1];
+        if !matches!(nix::unistd::read(chan, &mut b), Ok(1)) {
+            // SAFETY: as below.
+            unsafe { libc::_exit(1) }
+        }
+        // Become the namespace's root, or exec would drop our capabilities.
+        let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+        let _ = nix::unistd::setresgid(root.0, root.0, root.0);
+        let _ = nix::unistd::setresuid(root.1, root.1, root.1);
+    }
     let mut ok = keep.iter().all(|fd| sys::clear_cloexec(*fd).is_ok());
     for fd in 3..3 + extra_fds as RawFd {
         ok &= sys::clear_cloexec(fd).is_ok();
@@ -287,6 +329,7 @@ fn drive_init(
     cg.add_task(pid).context("joining cgroup")?;
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         idmap::write_maps(pid, &bundle.spec)?;
+        nix::unistd::write(chan, b"m").context("releasing the init stage")?;
     }
     let mut init_pid = pid;
     let fail = |e: ChannelError| -> anyhow::Error {

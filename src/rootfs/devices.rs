@@ -70,7 +70,9 @@ pub fn cgroup_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
         .as_ref()
         .and_then(|l| l.devices().as_deref())
         .unwrap_or(&[]);
+    // A fifo needs no device permission: only block and char nodes get rules.
     devs.iter()
+        .filter(|d| !matches!(d.typ(), LinuxDeviceType::P | LinuxDeviceType::A))
         .filter_map(|d| {
             oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
                 .allow(true)

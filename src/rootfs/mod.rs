@@ -27,6 +27,7 @@ use crate::sys;
 /// The container root after pivot_root.
 pub struct Mounted {
     root: OwnedFd,
+    own_mntns: bool,
 }
 
 impl Mounted {
@@ -83,14 +84,15 @@ impl Mounted {
     }
 }
 
-fn root_propagation(spec: &Spec) -> Result<MsFlags> {
+/// linux.rootfsPropagation, if set.
+fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
     let p = spec
         .linux()
         .as_ref()
         .and_then(|l| l.rootfs_propagation().as_deref())
         .unwrap_or("");
-    Ok(match p {
-        "" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    Ok(Some(match p {
+        "" => return Ok(None),
         "shared" => MsFlags::MS_SHARED,
         "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
         "slave" => MsFlags::MS_SLAVE,
@@ -104,27 +106,40 @@ fn root_propagation(spec: &Spec) -> Result<MsFlags> {
                 "rootfsPropagation {other:?} is not valid"
             )));
         }
-    })
+    }))
 }
 
+/// Mount everything into the rootfs and make it the root. Without a mount
+/// namespace of its own (runc allows that) the container's mounts are made
+/// in the caller's namespace under the rootfs, nothing else of the host's
+/// mount tree is touched, and chroot replaces pivot_root.
 pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
-    if !crate::namespaces::has(spec, LinuxNamespaceType::Mount) {
-        return Err(InitError::new("a mount namespace is required"));
-    }
+    let own_mntns = crate::namespaces::has(spec, LinuxNamespaceType::Mount);
+    let requested = root_propagation(spec)?;
     let none: Option<&str> = None;
-    // Nothing we mount may propagate back to the host.
-    mount(none, "/", none, root_propagation(spec)?, none)
-        .ctx(|| "setting root propagation".into())?;
-    make_parent_private(&plan.rootfs)?;
-    // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(&plan.rootfs),
-        &plan.rootfs,
-        none,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        none,
-    )
-    .ctx(|| format!("bind mounting rootfs {}", plan.rootfs.display()))?;
+    if own_mntns {
+        // Nothing we mount may propagate back to the host unless the spec
+        // asks for shared propagation. An unbindable root could not be
+        // bound below: that one is applied after pivot_root.
+        let first = match requested {
+            Some(f) if !f.contains(MsFlags::MS_UNBINDABLE) => f,
+            _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        };
+        mount(none, "/", none, first, none).ctx(|| "setting root propagation".into())?;
+        if first.contains(MsFlags::MS_SHARED) {
+            // pivot_root refuses a shared parent mount.
+            make_parent_private(&plan.rootfs)?;
+        }
+        // pivot_root needs the new root to be a mount point.
+        mount(
+            Some(&plan.rootfs),
+            &plan.rootfs,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .ctx(|| format!("bind mounting rootfs {}", plan.rootfs.display()))?;
+    }
     let root = open(
         &plan.rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -148,22 +163,28 @@ pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
     if plan.no_pivot {
         mount(Some("."), "/", none, MsFlags::MS_MOVE, none).ctx(|| "moving rootfs to /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
-    } else {
+    } else if own_mntns {
         sys::pivot_root_dot().ctx(|| "pivot_root".into())?;
         // The old root is now stacked on "."; detach it without letting the
         // unmount propagate anywhere.
         mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none)
             .ctx(|| "making old root rslave".into())?;
         umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching old root".into())?;
+    } else {
+        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     }
     nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+    if own_mntns && let Some(f) = requested {
+        // The new root is a fresh bind mount: give it the asked propagation.
+        mount(none, "/", none, f, none).ctx(|| "setting rootfsPropagation on /".into())?;
+    }
     let root = open(
         "/",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ctx(|| "opening /".into())?;
-    Ok(Mounted { root })
+    Ok(Mounted { root, own_mntns })
 }
 
 pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
@@ -185,6 +206,10 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
         .as_ref()
         .is_some_and(|r| r.readonly().unwrap_or(false))
     {
+        if !m.own_mntns {
+            // "/" would be the host's root mount.
+            return Err(InitError::new("root.readonly requires a mount namespace"));
+        }
         let attr = libc::mount_attr {
             attr_set: libc::MOUNT_ATTR_RDONLY,
             attr_clr: 0,
@@ -223,7 +248,6 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
         if rootfs.starts_with(mp) && best.is_none_or(|b| mp.len() > b.len()) {
             best = Some(mp);
         }
-        let _ = line.contains("shared:");
     }
     if let Some(mp) = best {
         let none: Option<&str> = None;

@@ -48,11 +48,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    let new_uts = namespaces::is_new(spec, LinuxNamespaceType::Uts);
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
+    // A UTS namespace joined by path is private enough (runc agrees).
+    let own_uts = namespaces::has(spec, LinuxNamespaceType::Uts);
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
         return invalid("unable to set hostname without a private UTS namespace");
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !new_uts {
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !own_uts {
         return invalid("unable to set domainname without a private UTS namespace");
     }
     let linux = spec.linux().as_ref();
