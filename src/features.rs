@@ -18,7 +18,7 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
         out.push("hooks");
     }
     if let Some(p) = spec.process() {
-        let checks: [(&'static str, bool); 6] = [
+        let checks: &[(&'static str, bool)] = &[
             (
                 "process.apparmorProfile",
                 p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()),
@@ -30,16 +30,11 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
             ("process.ioPriority", p.io_priority().is_some()),
             ("process.scheduler", p.scheduler().is_some()),
             ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
-            ("process.oomScoreAdj", p.oom_score_adj().is_some()),
         ];
         out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
     }
     if let Some(l) = spec.linux() {
-        let checks: [(&'static str, bool); 6] = [
-            (
-                "linux.sysctl",
-                l.sysctl().as_ref().is_some_and(|s| !s.is_empty()),
-            ),
+        let checks: &[(&'static str, bool)] = &[
             ("linux.intelRdt", l.intel_rdt().is_some()),
             ("linux.personality", l.personality().is_some()),
             (

@@ -16,6 +16,7 @@ mod rootfs;
 mod seccomp;
 mod spec;
 mod sys;
+mod sysctl;
 
 use clap::Parser;
 

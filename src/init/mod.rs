@@ -138,6 +138,8 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
             .ctx(|| "making the pty the controlling terminal".into())?;
     }
     drop(console);
+    // Before the read-only /proc/sys and masks go on, and before seccomp.
+    crate::sysctl::apply(&spec).map_err(InitError::new)?;
     crate::rootfs::finish(&spec, mounted)?;
 
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {

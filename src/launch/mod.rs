@@ -327,6 +327,18 @@ fn drive_init(
     plan: InitPlan,
 ) -> Result<i32> {
     cg.add_task(pid).context("joining cgroup")?;
+    if let Some(adj) = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj())
+    {
+        // Written from outside: the init is not dumpable, and in a user
+        // namespace it could not write its own /proc entry. Inherited by
+        // every process of the container.
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .with_context(|| format!("setting oomScoreAdj {adj}"))?;
+    }
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         idmap::write_maps(pid, &bundle.spec)?;
         nix::unistd::write(chan, b"m").context("releasing the init stage")?;

@@ -68,6 +68,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if has_maps && !namespaces::has(spec, LinuxNamespaceType::User) {
         return invalid("user namespaces not enabled, but user mapping found");
     }
+    crate::sysctl::validate(spec).map_err(SpecError::Invalid)?;
     if spec.root().as_ref().is_none() {
         return invalid("root must be specified");
     }
