@@ -17,31 +17,13 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
     if spec.hooks().is_some() {
         out.push("hooks");
     }
-    if let Some(p) = spec.process() {
-        let checks: &[(&'static str, bool)] = &[
-            (
-                "process.apparmorProfile",
-                p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()),
-            ),
-            (
-                "process.selinuxLabel",
-                p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()),
-            ),
-            ("process.ioPriority", p.io_priority().is_some()),
-            ("process.scheduler", p.scheduler().is_some()),
-            ("process.execCPUAffinity", p.exec_cpu_affinity().is_some()),
-        ];
-        out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
-    }
     if let Some(l) = spec.linux() {
         let checks: &[(&'static str, bool)] = &[
             ("linux.intelRdt", l.intel_rdt().is_some()),
-            ("linux.personality", l.personality().is_some()),
             (
                 "linux.netDevices",
                 l.net_devices().as_ref().is_some_and(|n| !n.is_empty()),
             ),
-            ("linux.memoryPolicy", l.memory_policy().is_some()),
             (
                 "linux.mountLabel",
                 l.mount_label().as_ref().is_some_and(|s| !s.is_empty()),
@@ -99,8 +81,8 @@ pub fn document() -> Value {
                 "knownFlags": crate::seccomp::FLAGS,
                 "supportedFlags": crate::seccomp::FLAGS
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },

@@ -5,6 +5,7 @@
 
 mod namespaces;
 mod process;
+mod tuning;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -55,6 +56,8 @@ impl<T> Ctx<T> for std::io::Result<T> {
     }
 }
 
+pub use tuning::check_lsm;
+
 /// The environment variable carrying the channel fd into the init stage.
 pub const INIT_ENV: &str = "_HULL_INIT";
 
@@ -95,6 +98,8 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
         .as_ref()
         .ok_or_else(|| InitError::new("process property must not be empty"))?;
 
+    tuning::initial_affinity(process)?;
+    let lsm = tuning::LsmExec::open(process)?;
     namespaces::enter(chan, &plan, &spec)?;
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     // Modes in the spec are meant literally; process.user.umask applies later.
@@ -169,5 +174,7 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
             }
         }
     }
+    tuning::final_affinity(process)?;
+    lsm.apply()?;
     process::exec(exec)
 }

@@ -38,6 +38,7 @@ pub fn join_keyring(id: &str) -> Result<()> {
 
 pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> {
     apply_rlimits(process)?;
+    super::tuning::apply(spec, process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     let mut seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::compile(s).map_err(InitError::new)?),

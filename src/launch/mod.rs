@@ -88,6 +88,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     let bundle = spec::load_bundle(opts.bundle)?;
     spec::validate(&bundle.spec)?;
     crate::features::reject_unimplemented(&bundle.spec)?;
+    crate::init::check_lsm(&bundle.spec).map_err(|e| anyhow!(e))?;
     let process = bundle
         .spec
         .process()

@@ -341,3 +341,53 @@ pub fn mount_fd(
     )?;
     Ok(())
 }
+
+/// sched_setattr(2) with the kernel's struct sched_attr (size 56, v1).
+#[repr(C)]
+#[derive(Default)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub sched_policy: u32,
+    pub sched_flags: u64,
+    pub sched_nice: i32,
+    pub sched_priority: u32,
+    pub sched_runtime: u64,
+    pub sched_deadline: u64,
+    pub sched_period: u64,
+    pub sched_util_min: u32,
+    pub sched_util_max: u32,
+}
+
+pub fn sched_setattr(attr: &mut SchedAttr) -> nix::Result<()> {
+    attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a valid, sized sched_attr for the call's duration.
+    check(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *mut SchedAttr, 0) })?;
+    Ok(())
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, 0, prio).
+pub fn ioprio_set(prio: i32) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) })?;
+    Ok(())
+}
+
+/// set_mempolicy(2) with a node mask.
+pub fn set_mempolicy(mode: i32, mask: &[libc::c_ulong], maxnode: u64) -> nix::Result<()> {
+    let ptr = if mask.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
+    // SAFETY: `mask` holds at least `maxnode` bits (or is null with 0).
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) })?;
+    Ok(())
+}
+
+/// personality(2).
+pub fn personality(persona: libc::c_ulong) -> nix::Result<()> {
+    // SAFETY: integer argument only.
+    check(unsafe { libc::personality(persona) } as libc::c_long)?;
+    Ok(())
+}

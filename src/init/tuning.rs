@@ -1,0 +1,280 @@
+//! Per-process kernel settings the spec can ask for: CPU affinity, I/O
+//! priority, scheduler, NUMA memory policy, personality, and the LSM exec
+//! labels. Each is applied in the init stage (and inherited across execve);
+//! the ones that need privileges run before capabilities are dropped.
+
+use nix::sched::CpuSet;
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxMemoryPolicy, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Process, Spec,
+};
+
+use super::{Ctx, InitError, Result};
+use crate::sys;
+
+/// Parse a Linux cpu/node list ("0-3,7").
+pub fn parse_list(s: &str) -> std::result::Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a, b),
+            None => (part, part),
+        };
+        let a: usize = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid list {s:?}"))?;
+        let b: usize = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid list {s:?}"))?;
+        if a > b || b > 65535 {
+            return Err(format!("invalid range {part:?} in {s:?}"));
+        }
+        out.extend(a..=b);
+    }
+    if out.is_empty() {
+        return Err(format!("empty list {s:?}"));
+    }
+    Ok(out)
+}
+
+fn cpuset(list: &str) -> Result<CpuSet> {
+    let mut set = CpuSet::new();
+    for cpu in parse_list(list).map_err(|e| InitError::new(format!("execCPUAffinity: {e}")))? {
+        set.set(cpu)
+            .map_err(|_| InitError::new(format!("execCPUAffinity: cpu {cpu} is out of range")))?;
+    }
+    Ok(set)
+}
+
+/// The affinity the set-up runs with: `execCPUAffinity.initial`, or every
+/// CPU, so that a runtime pinned by its caller does not pin the container.
+pub fn initial_affinity(process: &Process) -> Result<()> {
+    let set = match process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+    {
+        Some(list) => cpuset(list)?,
+        None => {
+            let mut all = CpuSet::new();
+            for cpu in 0..CpuSet::count() {
+                let _ = all.set(cpu);
+            }
+            all
+        }
+    };
+    // The kernel intersects with the cgroup's cpuset.
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .ctx(|| "setting the initial CPU affinity".into())
+}
+
+/// `execCPUAffinity.final`, applied right before execve.
+pub fn final_affinity(process: &Process) -> Result<()> {
+    if let Some(list) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+    {
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpuset(list)?)
+            .ctx(|| "setting the final CPU affinity".into())?;
+    }
+    Ok(())
+}
+
+/// I/O priority, scheduler, memory policy, personality: before caps drop.
+pub fn apply(spec: &Spec, process: &Process) -> Result<()> {
+    if let Some(io) = process.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => 1,
+            IOPriorityClass::IoprioClassBe => 2,
+            IOPriorityClass::IoprioClassIdle => 3,
+        };
+        if !(0..=7).contains(&io.priority()) {
+            return Err(InitError::new(format!(
+                "ioPriority.priority {} is out of range [0, 7]",
+                io.priority()
+            )));
+        }
+        sys::ioprio_set((class << 13) | io.priority() as i32)
+            .ctx(|| "setting the I/O priority".into())?;
+    }
+    if let Some(s) = process.scheduler() {
+        let mut attr = sys::SchedAttr {
+            sched_policy: match s.policy() {
+                LinuxSchedulerPolicy::SchedOther => libc::SCHED_OTHER as u32,
+                LinuxSchedulerPolicy::SchedFifo => libc::SCHED_FIFO as u32,
+                LinuxSchedulerPolicy::SchedRr => libc::SCHED_RR as u32,
+                LinuxSchedulerPolicy::SchedBatch => libc::SCHED_BATCH as u32,
+                LinuxSchedulerPolicy::SchedIso => 4,
+                LinuxSchedulerPolicy::SchedIdle => libc::SCHED_IDLE as u32,
+                LinuxSchedulerPolicy::SchedDeadline => 6,
+            },
+            sched_nice: s.nice().unwrap_or(0),
+            sched_priority: s.priority().unwrap_or(0) as u32,
+            sched_runtime: s.runtime().unwrap_or(0),
+            sched_deadline: s.deadline().unwrap_or(0),
+            sched_period: s.period().unwrap_or(0),
+            ..Default::default()
+        };
+        for f in s.flags().as_deref().unwrap_or(&[]) {
+            attr.sched_flags |= match f {
+                LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+                LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+                LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+                LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+                LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+                LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+                LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+            };
+        }
+        sys::sched_setattr(&mut attr).ctx(|| format!("sched_setattr ({:?})", s.policy()))?;
+    }
+    let linux = spec.linux().as_ref();
+    if let Some(mp) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        memory_policy(mp)?;
+    }
+    if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
+        if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+            return Err(InitError::new("linux.personality.flags are not supported"));
+        }
+        let persona = match p.domain() {
+            LinuxPersonalityDomain::PerLinux => 0x0000,
+            LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        };
+        sys::personality(persona).ctx(|| "setting the personality".into())?;
+    }
+    Ok(())
+}
+
+fn memory_policy(mp: &LinuxMemoryPolicy) -> Result<()> {
+    let mut mode = match mp.mode() {
+        MemoryPolicyModeType::MpolDefault => 0,
+        MemoryPolicyModeType::MpolPreferred => 1,
+        MemoryPolicyModeType::MpolBind => 2,
+        MemoryPolicyModeType::MpolInterleave => 3,
+        MemoryPolicyModeType::MpolLocal => 4,
+        MemoryPolicyModeType::MpolPreferredMany => 5,
+        MemoryPolicyModeType::MpolWeightedInterleave => 6,
+    };
+    for f in mp.flags().as_deref().unwrap_or(&[]) {
+        mode |= match f {
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+        };
+    }
+    let nodes = match mp.nodes().as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => parse_list(n).map_err(|e| InitError::new(format!("memoryPolicy.nodes: {e}")))?,
+        None => Vec::new(),
+    };
+    let bits = std::mem::size_of::<libc::c_ulong>() * 8;
+    let max = nodes.iter().max().map_or(0, |m| m + 1);
+    let mut mask = vec![0 as libc::c_ulong; max.div_ceil(bits)];
+    for n in &nodes {
+        mask[n / bits] |= 1 << (n % bits);
+    }
+    // The kernel's maxnode counts one past the highest bit it reads.
+    let maxnode = if nodes.is_empty() {
+        0
+    } else {
+        (max + 1) as u64
+    };
+    sys::set_mempolicy(mode, &mask, maxnode).ctx(|| format!("set_mempolicy ({:?})", mp.mode()))
+}
+
+/// Whether the kernel has AppArmor enabled.
+fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
+}
+
+fn selinux_enabled() -> bool {
+    std::path::Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Refuse an LSM label the host cannot apply (checked in the parent, before
+/// anything is created).
+pub fn check_lsm(spec: &Spec) -> std::result::Result<(), String> {
+    let p = spec.process().as_ref();
+    if p.and_then(|p| p.apparmor_profile().as_deref())
+        .is_some_and(|s| !s.is_empty())
+        && !apparmor_enabled()
+    {
+        return Err(
+            "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
+        );
+    }
+    let selinux = p
+        .and_then(|p| p.selinux_label().as_deref())
+        .is_some_and(|s| !s.is_empty())
+        || spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref())
+            .is_some_and(|s| !s.is_empty());
+    if selinux && !selinux_enabled() {
+        return Err("an SELinux label is set but SELinux is not enabled on this host".into());
+    }
+    Ok(())
+}
+
+/// Open the LSM exec-attribute files while /proc is still the host's, so
+/// the label is later written through our own handle.
+pub struct LsmExec {
+    apparmor: Option<(std::fs::File, String)>,
+    selinux: Option<(std::fs::File, String)>,
+}
+
+impl LsmExec {
+    pub fn open(process: &Process) -> Result<LsmExec> {
+        let open = |path: &str| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .ctx(|| format!("opening {path}"))
+        };
+        let apparmor = match process
+            .apparmor_profile()
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
+            Some(p) => {
+                let f = open("/proc/self/attr/apparmor/exec")
+                    .or_else(|_| open("/proc/self/attr/exec"))?;
+                Some((f, format!("exec {p}")))
+            }
+            None => None,
+        };
+        let selinux = match process.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+            Some(l) => Some((open("/proc/self/attr/exec")?, l.to_string())),
+            None => None,
+        };
+        Ok(LsmExec { apparmor, selinux })
+    }
+
+    /// Set the labels the next execve switches to.
+    pub fn apply(self) -> Result<()> {
+        use std::io::Write;
+        for (mut f, v) in [self.apparmor, self.selinux].into_iter().flatten() {
+            f.write_all(v.as_bytes())
+                .ctx(|| format!("setting exec label {v:?}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_list;
+
+    #[test]
+    fn parses_cpu_lists() {
+        assert_eq!(parse_list("0-3,7").unwrap(), vec![0, 1, 2, 3, 7]);
+        assert_eq!(parse_list("5").unwrap(), vec![5]);
+        assert!(parse_list("3-1").is_err());
+        assert!(parse_list("x").is_err());
+        assert!(parse_list("").is_err());
+    }
+}

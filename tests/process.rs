@@ -1,0 +1,359 @@
+//! The container's process and namespaces, observed from inside.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// Run `script` in a container built from the default spec after `edit`.
+fn run_in(edit: impl FnOnce(&mut serde_json::Value), script: &str) -> (i32, String, String) {
+    let mut b = Bundle::new(&["sh", "-c", script]);
+    edit(&mut b.config);
+    b.save();
+    let out = b.run(&b.id("proc"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn status_field(out: &str, field: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn capabilities_and_no_new_privs() {
+    require_root!();
+    let (code, out, err) = run_in(
+        |c| {
+            let caps = json!(["CAP_CHOWN", "CAP_KILL"]);
+            c["process"]["capabilities"] = json!({"bounding": caps, "effective": ["CAP_KILL"], "permitted": caps, "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]});
+            c["process"]["noNewPrivileges"] = true.into();
+            // Not root: exec keeps exactly the ambient set.
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        },
+        "cat /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    // CAP_CHOWN = bit 0, CAP_KILL = bit 5.
+    assert_eq!(status_field(&out, "CapBnd"), "0000000000000021");
+    assert_eq!(
+        status_field(&out, "CapPrm"),
+        "0000000000000020",
+        "ambient KILL survives exec"
+    );
+    assert_eq!(status_field(&out, "CapEff"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapInh"), "0000000000000020");
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000020");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+}
+
+#[test]
+fn user_groups_and_umask() {
+    require_root!();
+    let (code, out, err) = run_in(
+        |c| {
+            c["process"]["user"] =
+                json!({"uid": 1234, "gid": 5678, "additionalGids": [11, 12], "umask": 63})
+        },
+        "id -u; id -g; cat /proc/self/status | grep Groups; umask; echo $HOME",
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1234");
+    assert_eq!(lines[1], "5678");
+    assert_eq!(
+        lines[2].split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["11", "12"]
+    );
+    assert_eq!(lines[3], "0077");
+    assert_eq!(
+        lines[4], "/",
+        "HOME defaults to / for a user without a passwd entry"
+    );
+}
+
+#[test]
+fn rlimits_are_applied_exactly() {
+    require_root!();
+    let (code, out, err) = run_in(
+        |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "hard": 4000, "soft": 3000}, {"type": "RLIMIT_CORE", "hard": 0, "soft": 0}]),
+        "cat /proc/self/limits",
+    );
+    assert_eq!(code, 0, "{err}");
+    let open = out
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        open.split_whitespace().skip(3).take(2).collect::<Vec<_>>(),
+        ["3000", "4000"]
+    );
+    let core = out
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+        ["0", "0"]
+    );
+}
+
+#[test]
+fn unknown_rlimit_is_refused() {
+    require_root!();
+    let (code, _, err) = run_in(
+        |c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]),
+        "true",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("RLIMIT_BOGUS"), "{err}");
+}
+
+#[test]
+fn oom_score_adj_hostname_domainname_sysctl() {
+    require_root!();
+    let (code, out, err) = run_in(
+        |c| {
+            c["process"]["oomScoreAdj"] = 500.into();
+            c["hostname"] = "box".into();
+            c["domainname"] = "example.org".into();
+            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "2048"});
+        },
+        "cat /proc/self/oom_score_adj; hostname; cat /proc/sys/kernel/domainname; cat /proc/sys/net/ipv4/ip_forward; cat /proc/sys/kernel/shmmni",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["500", "box", "example.org", "1", "2048"]
+    );
+    // The host is untouched.
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni")
+            .unwrap()
+            .trim(),
+        "2048"
+    );
+}
+
+#[test]
+fn host_wide_sysctl_is_refused_before_anything_exists() {
+    require_root!();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["sysctl"] = json!({"kernel.panic": "1"});
+    b.save();
+    let id = b.id("sysctl");
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("not in a separate kernel namespace"), "{err}");
+    assert!(!b.state_dir_exists(&id) && cgroup_dirs(&id).is_empty());
+}
+
+#[test]
+fn user_namespace_maps_root_to_the_host_id() {
+    require_root!();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; sleep 100",
+    ]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}, {"containerID": 1000, "hostID": 200000, "size": 10}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 1000}]);
+    b.save();
+    let id = b.id("userns");
+    b.create(&id);
+    b.ok(&["start", &id]);
+    b.wait_status(&id, "running");
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    // Seen from the host, the container's root is uid 100000.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(
+        status_field(&status, "Uid").split_whitespace().next(),
+        Some("100000")
+    );
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    let rows: Vec<Vec<&str>> = map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows, [["0", "100000", "1000"], ["1000", "200000", "10"]]);
+}
+
+#[test]
+fn joins_namespaces_of_another_container_by_path() {
+    require_root!();
+    let a = Bundle::new(&["sleep", "100"]);
+    let ida = a.id("nsa");
+    a.create(&ida);
+    let pa = a.state(&ida)["pid"].as_i64().unwrap();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "for n in net uts ipc; do readlink /proc/self/ns/$n; done; hostname",
+    ]);
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "mount"},
+        {"type": "network", "path": format!("/proc/{pa}/ns/net")},
+        {"type": "uts", "path": format!("/proc/{pa}/ns/uts")},
+        {"type": "ipc", "path": format!("/proc/{pa}/ns/ipc")},
+    ]);
+    b.config.as_object_mut().unwrap().remove("hostname");
+    b.save();
+    let out = b.run(&b.id("nsb"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (i, ns) in ["net", "uts", "ipc"].iter().enumerate() {
+        let want = std::fs::read_link(format!("/proc/{pa}/ns/{ns}")).unwrap();
+        assert_eq!(stdout.lines().nth(i), want.to_str(), "{ns}");
+    }
+    assert_eq!(
+        stdout.lines().nth(3),
+        Some("hull"),
+        "the joined uts namespace's hostname"
+    );
+}
+
+#[test]
+fn namespace_path_of_the_wrong_type_is_refused() {
+    require_root!();
+    let a = Bundle::new(&["sleep", "100"]);
+    let ida = a.id("nsother");
+    a.create(&ida);
+    let pa = a.state(&ida)["pid"].as_i64().unwrap();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "ipc", "path": format!("/proc/{pa}/ns/net")}));
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n.get("path").is_some() || n["type"] != "ipc");
+    b.save();
+    let id = b.id("nstype");
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(err.contains("is not a ipc namespace"), "{err}");
+    assert!(!b.state_dir_exists(&id));
+}
+
+#[test]
+fn time_namespace_offsets() {
+    require_root!();
+    let (code, out, err) = run_in(
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 172800, "nanosecs": 0}});
+        },
+        "cat /proc/self/timens_offsets",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+    assert!(out.contains("boottime") && out.contains("172800"), "{out}");
+}
+
+#[test]
+fn personality_ioprio_scheduler_affinity() {
+    require_root!();
+    let (code, out, err) = run_in(
+        |c| {
+            c["linux"]["personality"] = json!({"domain": "LINUX32"});
+            c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+            c["process"]["execCPUAffinity"] = json!({"final": "0"});
+        },
+        "cat /proc/self/personality; cat /proc/self/stat; grep Cpus_allowed_list /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "00000008");
+    let stat: Vec<&str> = lines[1].rsplit_once(") ").unwrap().1.split(' ').collect();
+    // Fields after comm: nice is field 19 (index 16 here), policy 41 (38).
+    assert_eq!(stat[16], "5", "nice");
+    assert_eq!(stat[38], "3", "SCHED_BATCH");
+    assert!(lines[2].ends_with("\t0"), "{}", lines[2]);
+}
+
+#[test]
+fn inherited_cpu_affinity_is_reset() {
+    require_root!();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs at least two CPUs");
+        return;
+    }
+    let b = Bundle::new(&["sh", "-c", "grep Cpus_allowed_list /proc/self/status"]);
+    let id = b.id("affinity");
+    let out = output_of(
+        std::process::Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(hull_bin())
+            .arg("--root")
+            .arg(&b.root)
+            .args(["run", "--bundle", b.dir.to_str().unwrap(), &id]),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = std::fs::read_to_string("/proc/self/status").unwrap();
+    let want = want
+        .lines()
+        .find(|l| l.starts_with("Cpus_allowed_list"))
+        .unwrap();
+    assert_eq!(
+        stdout.trim(),
+        want,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cwd_is_created_and_must_stay_inside() {
+    require_root!();
+    let (code, out, err) = run_in(|c| c["process"]["cwd"] = "/work/dir".into(), "pwd");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "/work/dir");
+    // CVE-2024-21626: a cwd through a leaked fd must never reach the host.
+    let (code, _, err) = run_in(|c| c["process"]["cwd"] = "/proc/self/fd/7".into(), "pwd");
+    assert_ne!(code, 0);
+    assert!(!err.is_empty());
+}
+
+#[test]
+fn lsm_labels_fail_clearly_without_the_lsm() {
+    require_root!();
+    if std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
+    {
+        eprintln!("skipped: AppArmor is enabled on this host");
+        return;
+    }
+    let (code, _, err) = run_in(
+        |c| c["process"]["apparmorProfile"] = "docker-default".into(),
+        "true",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("AppArmor is not enabled"), "{err}");
+}
+
+#[test]
+fn exec_failure_names_the_program() {
+    require_root!();
+    let (code, _, err) = run_in(|c| c["process"]["args"] = json!(["/etc/passwd"]), "");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/etc/passwd") && err.contains("ermission denied"),
+        "{err}"
+    );
+}
