@@ -19,7 +19,10 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
     }
     if let Some(l) = spec.linux() {
         let checks: &[(&'static str, bool)] = &[
-            ("linux.intelRdt", l.intel_rdt().is_some()),
+            (
+                "linux.intelRdt",
+                l.intel_rdt().is_some() && resctrl_mounted(),
+            ),
             (
                 "linux.netDevices",
                 l.net_devices().as_ref().is_some_and(|n| !n.is_empty()),
@@ -34,7 +37,21 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
     out
 }
 
+fn resctrl_mounted() -> bool {
+    std::path::Path::new("/sys/fs/resctrl/schemata").exists()
+}
+
 pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.intel_rdt().is_some())
+        && !resctrl_mounted()
+    {
+        anyhow::bail!(
+            "linux.intelRdt is set but resctrl is not mounted at /sys/fs/resctrl on this host"
+        );
+    }
     match unimplemented_fields(spec).first() {
         Some(f) => anyhow::bail!("{f} is not implemented yet"),
         None => Ok(()),
@@ -121,8 +138,8 @@ mod tests {
     fn unimplemented_fields_are_refused() {
         let mut v = crate::spec::default_spec(false);
         v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
-        v["linux"]["intelRdt"] = json!({"closID": "x"});
+        v["linux"]["netDevices"] = json!({"eth1": {}});
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.intelRdt"]);
+        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.netDevices"]);
     }
 }
