@@ -6,13 +6,20 @@ use std::path::Path;
 use super::{CgroupError, Result};
 
 /// Write `value` to `dir/file` in one write(2), as the kernel expects.
+/// Never O_CREAT: cgroupfs answers EACCES to that where a missing file
+/// should be ENOENT.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    use std::io::Write;
     let p = dir.join(file);
-    std::fs::write(&p, value).map_err(|e| CgroupError::Write {
-        path: p,
-        value: value.to_string(),
-        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| CgroupError::Write {
+            path: p,
+            value: value.to_string(),
+            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
 }
 
 pub fn read(dir: &Path, file: &str) -> Result<String> {

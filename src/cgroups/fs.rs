@@ -192,21 +192,23 @@ impl Manager for FsManager {
     }
 
     fn kill_all(&self) -> Result<()> {
-        if let Some(dir) = &self.paths.v2
-            && self.paths.v1.is_empty()
-        {
-            // One write kills every process, those forking included.
-            match files::write(dir, "cgroup.kill", "1") {
-                Ok(()) => return Ok(()),
-                Err(e) if files::is_not_found(&e) => {}
+        // One write kills every process, those forking included (Linux
+        // 5.14+; on a hybrid host the processes are in the v2 directory too).
+        let killed = match &self.paths.v2 {
+            Some(dir) => match files::write(dir, "cgroup.kill", "1") {
+                Ok(()) => true,
+                Err(e) if files::is_not_found(&e) => false,
                 Err(e) => return Err(e),
+            },
+            None => false,
+        };
+        if !killed {
+            for pid in self.pids()? {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
-        }
-        for pid in self.pids()? {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
         }
         // A v1-frozen task dies only once thawed.
         if self.is_frozen() {
