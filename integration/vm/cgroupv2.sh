@@ -224,6 +224,7 @@ build_initramfs() {
   [[ -e $stage/dev/console ]] || mknod -m 600 "$stage/dev/console" c 5 1 2>/dev/null || true
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$stage/etc/passwd"
   printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$stage/etc/group"
+  echo hull-vm >"$stage/etc/hostname"
   ln -s /proc/self/mounts "$stage/etc/mtab"
   # Tests run from the repository root, as under `cargo test`.
   mkdir -p "$stage$repo"

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+use super::apply::{self, Mode};
 use super::layout::{Layout, own_cgroups};
-use super::{CgroupError, CgroupPaths, Manager, Result, v1, v2};
+use super::{
+    CgroupError, CgroupPaths, Manager, OomWatch, Result, Stats, files, freezer, stats, v1,
+};
 
 pub struct FsManager {
     paths: CgroupPaths,
@@ -50,6 +53,7 @@ impl FsManager {
         if let Some((mount, root)) = &layout.v2 {
             let rel = base(&[], root);
             paths.v2 = Some(mount.join(rel.strip_prefix("/").unwrap_or(&rel)));
+            paths.v2_mount = Some(mount.clone());
         }
         Ok(FsManager {
             paths,
@@ -107,9 +111,11 @@ impl Manager for FsManager {
         }
         if let Some(dir) = self.paths.v2.clone() {
             self.mkdir_p(&dir, false)?;
+            // O_RDONLY, not O_PATH: bpf(BPF_PROG_ATTACH) refuses O_PATH fds;
+            // clone3 takes either.
             let fd = nix::fcntl::open(
                 &dir,
-                nix::fcntl::OFlag::O_PATH
+                nix::fcntl::OFlag::O_RDONLY
                     | nix::fcntl::OFlag::O_DIRECTORY
                     | nix::fcntl::OFlag::O_CLOEXEC,
                 nix::sys::stat::Mode::empty(),
@@ -121,18 +127,19 @@ impl Manager for FsManager {
             })?;
             self.v2_fd = Some(fd);
         }
-        let Some(res) = resources else { return Ok(()) };
-        let pure_v2 = self.paths.v1.is_empty();
-        if pure_v2 {
-            let dir = self.paths.v2.clone().unwrap_or_default();
-            v2::apply(&dir, res, &self.extra_device_rules)
-        } else {
-            v1::apply(&self.paths.v1, res, &self.extra_device_rules)?;
-            if let Some(dir) = &self.paths.v2 {
-                v2::apply_hybrid(dir, res)?;
-            }
-            Ok(())
-        }
+        let empty = LinuxResources::default();
+        let res = resources.unwrap_or(&empty);
+        apply::apply(
+            &self.paths,
+            res,
+            &self.extra_device_rules,
+            self.v2_fd.as_ref(),
+            Mode::Create,
+        )
+    }
+
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        apply::apply(&self.paths, resources, &[], None, Mode::Update)
     }
 
     fn clone_into(&self) -> Option<RawFd> {
@@ -142,14 +149,12 @@ impl Manager for FsManager {
     fn add_task(&self, pid: i32) -> Result<()> {
         let pid = pid.to_string();
         for (_, dir) in &self.paths.v1 {
-            let f = dir.join("cgroup.procs");
-            fs::write(&f, &pid).map_err(|e| CgroupError::io("write", &f, e))?;
+            files::write(dir, "cgroup.procs", &pid)?;
         }
         if self.v2_fd.is_none()
             && let Some(dir) = &self.paths.v2
         {
-            let f = dir.join("cgroup.procs");
-            fs::write(&f, &pid).map_err(|e| CgroupError::io("write", &f, e))?;
+            files::write(dir, "cgroup.procs", &pid)?;
         }
         Ok(())
     }
@@ -158,12 +163,9 @@ impl Manager for FsManager {
         let Some(dir) = self.task_dir() else {
             return Ok(Vec::new());
         };
-        let f = dir.join("cgroup.procs");
-        match fs::read_to_string(&f) {
-            Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(CgroupError::io("read", &f, e)),
-        }
+        let mut out = Vec::new();
+        collect_pids(dir, &mut out)?;
+        Ok(out)
     }
 
     fn is_frozen(&self) -> bool {
@@ -177,12 +179,64 @@ impl Manager for FsManager {
         false
     }
 
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        if let Some(dir) = v1::dir_of(&self.paths.v1, "freezer") {
+            return freezer::set_v1(dir, frozen);
+        }
+        match &self.paths.v2 {
+            Some(dir) => freezer::set_v2(dir, frozen),
+            None => Err(CgroupError::Invalid(
+                "no freezer cgroup on this host".into(),
+            )),
+        }
+    }
+
+    fn kill_all(&self) -> Result<()> {
+        // One write kills every process, those forking included (Linux
+        // 5.14+; on a hybrid host the processes are in the v2 directory too).
+        let killed = match &self.paths.v2 {
+            Some(dir) => match files::write(dir, "cgroup.kill", "1") {
+                Ok(()) => true,
+                Err(e) if files::is_not_found(&e) => false,
+                Err(e) => return Err(e),
+            },
+            None => false,
+        };
+        if !killed {
+            for pid in self.pids()? {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        // A v1-frozen task dies only once thawed.
+        if self.is_frozen() {
+            let _ = self.freeze(false);
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        stats::collect(&self.paths)
+    }
+
+    fn oom_watch(&self) -> Result<OomWatch> {
+        if let Some(dir) = v1::dir_of(&self.paths.v1, "memory") {
+            return OomWatch::v1(dir);
+        }
+        match &self.paths.v2 {
+            Some(dir) if dir.join("memory.events").exists() => OomWatch::v2(dir),
+            _ => Ok(OomWatch::nothing()),
+        }
+    }
+
     fn destroy(&self) -> Result<()> {
         // Remove exactly what create made, deepest first: a cgroup that
         // existed before (shared by several containers) is left alone.
         let mut first_err = None;
         for d in self.paths.created.iter().rev() {
-            if let Err(e) = rmdir_retry(d)
+            if let Err(e) = rmdir_tree(d)
                 && first_err.is_none()
             {
                 first_err = Some(e);
@@ -196,6 +250,37 @@ impl Manager for FsManager {
     }
 }
 
+/// Pids in `dir` and every cgroup below it (a container may make its own).
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    match fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CgroupError::io("read", &dir.join("cgroup.procs"), e)),
+    }
+    for sub in subdirs(dir) {
+        collect_pids(&sub, out)?;
+    }
+    Ok(())
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Remove a cgroup and any cgroups the container made below it.
+fn rmdir_tree(dir: &Path) -> Result<()> {
+    for sub in subdirs(dir) {
+        rmdir_tree(&sub)?;
+    }
+    rmdir_retry(dir)
+}
+
 /// rmdir, retrying while the kernel still holds the cgroup busy (a killed
 /// task can linger for a moment after waitpid).
 fn rmdir_retry(dir: &Path) -> Result<()> {
@@ -204,7 +289,8 @@ fn rmdir_retry(dir: &Path) -> Result<()> {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 8 => {
+            // About two seconds in all before giving up.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 50 => {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(std::time::Duration::from_millis(50));
             }

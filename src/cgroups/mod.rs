@@ -6,9 +6,15 @@
 //! the v2 mount (hugetlb on our CI machines) are driven through v2. A systemd
 //! driver will implement the same trait.
 
+mod apply;
 mod devices;
+mod ebpf;
+mod files;
+mod freezer;
 mod fs;
 mod layout;
+mod oom;
+mod stats;
 mod v1;
 mod v2;
 
@@ -20,6 +26,8 @@ use serde::{Deserialize, Serialize};
 
 pub use fs::FsManager;
 pub use layout::Layout;
+pub use oom::OomWatch;
+pub use stats::Stats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -29,10 +37,14 @@ pub enum CgroupError {
         path: PathBuf,
         errno: nix::errno::Errno,
     },
+    #[error("failed to write {value:?} to {path}: {errno}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        errno: nix::errno::Errno,
+    },
     #[error("{0}")]
     Invalid(String),
-    #[error("{0} is not implemented yet")]
-    Unsupported(String),
 }
 
 impl CgroupError {
@@ -57,6 +69,10 @@ pub struct CgroupPaths {
     /// The container's directory in the v2 hierarchy, if the host has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v2: Option<PathBuf>,
+    /// Where the v2 hierarchy is mounted: its controllers and the
+    /// subtree_control files on the way down start there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2_mount: Option<PathBuf>,
     /// Directories hull created, in creation order; only these are removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created: Vec<PathBuf>,
@@ -70,14 +86,103 @@ pub trait Manager {
     fn clone_into(&self) -> Option<RawFd>;
     /// Move `pid` into every hierarchy clone3 did not already place it in.
     fn add_task(&self, pid: i32) -> Result<()>;
-    /// Processes in the container's cgroup.
+    /// Change the limits of a running container (devices excepted: the
+    /// rules set at creation stay, as with runc).
+    fn update(&self, resources: &LinuxResources) -> Result<()>;
+    /// Processes in the container's cgroup and its descendants.
     fn pids(&self) -> Result<Vec<i32>>;
     /// Whether the container's cgroup is frozen.
     fn is_frozen(&self) -> bool;
+    /// Freeze (or thaw) every process, returning once the kernel says done.
+    fn freeze(&self, frozen: bool) -> Result<()>;
+    /// SIGKILL every process in the cgroup (cgroup.kill on v2).
+    fn kill_all(&self) -> Result<()>;
+    /// Usage statistics, in runc's `events --stats` shape.
+    fn stats(&self) -> Result<Stats>;
+    /// A pollable notification of OOM kills in the container.
+    fn oom_watch(&self) -> Result<OomWatch>;
     /// Remove the container's cgroups (they must be empty).
     fn destroy(&self) -> Result<()>;
     /// The paths to record in state.json.
     fn paths(&self) -> &CgroupPaths;
+}
+
+/// pids.limit as runc (1.1) reads it: 0 leaves the limit alone (callers
+/// skip it), a negative value means no limit.
+fn pids_max(limit: i64) -> String {
+    if limit > 0 {
+        limit.to_string()
+    } else {
+        "max".to_string()
+    }
+}
+
+/// memory.checkBeforeUpdate: refuse a limit at or below current usage
+/// instead of letting the kernel OOM-kill the container.
+fn check_before_update(
+    m: &oci_spec::runtime::LinuxMemory,
+    usage: impl FnOnce() -> Result<u64>,
+) -> Result<()> {
+    if m.check_before_update() != Some(true) {
+        return Ok(());
+    }
+    let (limit, swap) = (m.limit().unwrap_or(0), m.swap().unwrap_or(0));
+    if limit <= 0 && swap <= 0 {
+        return Ok(());
+    }
+    let Ok(usage) = usage() else { return Ok(()) };
+    if swap > 0 && swap as u64 <= usage {
+        return Err(CgroupError::Invalid(format!(
+            "rejecting memory+swap limit {swap} <= usage {usage}"
+        )));
+    }
+    if limit > 0 && limit as u64 <= usage {
+        return Err(CgroupError::Invalid(format!(
+            "rejecting memory limit {limit} <= usage {usage}"
+        )));
+    }
+    Ok(())
+}
+
+/// Huge page sizes this host supports, as the spec spells them ("2MB").
+pub fn hugepage_sizes() -> Vec<String> {
+    let mut out: Vec<(u64, String)> = std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().into_string().ok()?;
+            let kb: u64 = n
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
+            Some((kb, page_size_name(kb)))
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, n)| n).collect()
+}
+
+fn page_size_name(kb: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    let (mut v, mut i) = (kb, 0);
+    while v >= 1024 && v % 1024 == 0 && i + 1 < UNITS.len() {
+        v /= 1024;
+        i += 1;
+    }
+    format!("{v}{}", UNITS[i])
+}
+
+/// A missing hugetlb file means the page size does not exist here.
+fn hugetlb_error(e: CgroupError, size: &str) -> CgroupError {
+    if files::is_not_found(&e) {
+        return CgroupError::Invalid(format!(
+            "huge page size {size:?} is not supported on this host (supported: {})",
+            hugepage_sizes().join(", ")
+        ));
+    }
+    e
 }
 
 /// The cgroup path a spec asks for, runc's way: absolute paths are taken as
@@ -113,6 +218,19 @@ fn clean(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_sizes_are_named_like_the_spec() {
+        assert_eq!(page_size_name(2048), "2MB");
+        assert_eq!(page_size_name(1048576), "1GB");
+        assert_eq!(page_size_name(64), "64KB");
+    }
+
+    #[test]
+    fn pids_limit_meanings() {
+        assert_eq!(pids_max(-1), "max");
+        assert_eq!(pids_max(42), "42");
+    }
 
     #[test]
     fn default_path_is_slash_id() {

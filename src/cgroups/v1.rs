@@ -1,17 +1,16 @@
-//! cgroup v1: one hierarchy per controller set; limits go into the
-//! directory of the hierarchy that carries the controller.
+//! cgroup v1: one hierarchy per controller set; each limit goes into the
+//! directory of the hierarchy that carries its controller, in the kernel's
+//! own units (the OCI spec was written for v1, so no conversions here).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxHugepageLimit, LinuxMemory, LinuxNetwork, LinuxThrottleDevice,
+};
 
+use super::files::{self, write};
 use super::{CgroupError, Result, devices};
-
-pub(super) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    let p = dir.join(file);
-    fs::write(&p, value).map_err(|e| CgroupError::io("write", &p, e))
-}
 
 /// A new v1 cpuset cgroup starts with empty cpus and mems and refuses tasks:
 /// copy them from the parent, as runc does.
@@ -22,8 +21,7 @@ pub(super) fn inherit_cpuset(dir: &Path) -> Result<()> {
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
         if cur.trim().is_empty() {
-            let p = parent.join(f);
-            let v = fs::read_to_string(&p).map_err(|e| CgroupError::io("read", &p, e))?;
+            let v = files::read(parent, f)?;
             write(dir, f, v.trim())?;
         }
     }
@@ -37,28 +35,243 @@ pub(super) fn dir_of<'a>(dirs: &'a [(String, PathBuf)], controller: &str) -> Opt
         .map(|(_, p)| p.as_path())
 }
 
-/// Apply `res` to the v1 hierarchies (`dirs`: controllers → directory).
-pub(super) fn apply(
-    dirs: &[(String, PathBuf)],
-    res: &LinuxResources,
-    extra_devices: &[LinuxDeviceCgroup],
-) -> Result<()> {
-    super::v2::reject_unsupported(res)?;
-    let spec_rules = res.devices().as_deref().unwrap_or(&[]);
-    if !spec_rules.is_empty() || !extra_devices.is_empty() {
-        let Some(dir) = dir_of(dirs, "devices") else {
-            return Err(CgroupError::Invalid(
-                "linux.resources.devices: no devices cgroup on this host".into(),
-            ));
+pub(super) fn set_devices(dir: &Path, rules: &[devices::Rule]) -> Result<()> {
+    for rule in rules {
+        let file = if rule.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
         };
-        for rule in devices::rules(spec_rules, extra_devices) {
-            let file = if rule.allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
-            write(dir, file, &rule.v1_text())?;
+        write(dir, file, &rule.v1_text())?;
+    }
+    Ok(())
+}
+
+fn set_memory_limit(dir: &Path, limit: i64) -> Result<()> {
+    if limit == 0 {
+        return Ok(());
+    }
+    write(dir, "memory.limit_in_bytes", &limit.to_string()).map_err(|e| match e {
+        CgroupError::Write {
+            errno: nix::errno::Errno::EBUSY,
+            ..
+        } => {
+            let usage = files::read_u64(dir, "memory.usage_in_bytes").unwrap_or(0);
+            let peak = files::read_u64(dir, "memory.max_usage_in_bytes").unwrap_or(0);
+            CgroupError::Invalid(format!(
+                "unable to set memory limit to {limit} (current usage: {usage}, peak usage: {peak})"
+            ))
         }
+        e => e,
+    })
+}
+
+fn set_swap_limit(dir: &Path, swap: i64) -> Result<()> {
+    if swap == 0 {
+        return Ok(());
+    }
+    write(dir, "memory.memsw.limit_in_bytes", &swap.to_string())
+}
+
+/// runc's order for memory and memory+swap: the kernel refuses a memory
+/// limit above memsw and a memsw below memory, so raise memsw first when
+/// growing.
+pub(super) fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
+    let limit = m.limit().unwrap_or(0);
+    let mut swap = m.swap().unwrap_or(0);
+    if limit == -1 && swap == 0 && dir.join("memory.memsw.limit_in_bytes").exists() {
+        swap = -1;
+    }
+    super::check_before_update(m, || files::read_u64(dir, "memory.usage_in_bytes"))?;
+    let mut done = false;
+    if limit != 0 && swap != 0 {
+        let cur = files::read_u64(dir, "memory.limit_in_bytes")?;
+        if swap == -1 || cur < swap as u64 {
+            set_swap_limit(dir, swap)?;
+            set_memory_limit(dir, limit)?;
+            done = true;
+        }
+    }
+    if !done {
+        set_memory_limit(dir, limit)?;
+        set_swap_limit(dir, swap)?;
+    }
+    if let Some(r) = m.reservation().filter(|&r| r != 0) {
+        write(dir, "memory.soft_limit_in_bytes", &r.to_string())?;
+    }
+    if m.disable_oom_killer() == Some(true) {
+        write(dir, "memory.oom_control", "1")?;
+    }
+    if let Some(s) = m.swappiness() {
+        if s > 100 {
+            return Err(CgroupError::Invalid(format!(
+                "invalid memory swappiness value: {s} (valid range is 0-100)"
+            )));
+        }
+        write(dir, "memory.swappiness", &s.to_string())?;
+    }
+    if let Some(h) = m.use_hierarchy() {
+        write(dir, "memory.use_hierarchy", if h { "1" } else { "0" })?;
+    }
+    Ok(())
+}
+
+pub(super) fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
+    // Realtime first: a task with a realtime policy cannot join a cgroup
+    // that has no realtime budget.
+    if let Some(p) = c.realtime_period().filter(|&p| p != 0) {
+        write(dir, "cpu.rt_period_us", &p.to_string())?;
+    }
+    if let Some(r) = c.realtime_runtime().filter(|&r| r != 0) {
+        write(dir, "cpu.rt_runtime_us", &r.to_string())?;
+    }
+    if let Some(shares) = c.shares().filter(|&s| s != 0) {
+        write(dir, "cpu.shares", &shares.to_string())?;
+        // The kernel clamps out-of-range shares silently; runc reports it.
+        let got = files::read_u64(dir, "cpu.shares")?;
+        if shares > got {
+            return Err(CgroupError::Invalid(format!(
+                "the maximum allowed cpu-shares is {got}"
+            )));
+        } else if shares < got {
+            return Err(CgroupError::Invalid(format!(
+                "the minimum allowed cpu-shares is {got}"
+            )));
+        }
+    }
+    let quota = c.quota().unwrap_or(0);
+    let mut period_pending = None;
+    if let Some(p) = c.period().filter(|&p| p != 0) {
+        // A smaller period can be refused (EINVAL) while the old quota is
+        // still in place: retry after the quota when one is coming.
+        match write(dir, "cpu.cfs_period_us", &p.to_string()) {
+            Ok(()) => {}
+            Err(CgroupError::Write {
+                errno: nix::errno::Errno::EINVAL,
+                ..
+            }) if quota != 0 => period_pending = Some(p),
+            Err(e) => return Err(e),
+        }
+    }
+    if quota != 0 {
+        write(dir, "cpu.cfs_quota_us", &quota.to_string())?;
+        if let Some(p) = period_pending {
+            write(dir, "cpu.cfs_period_us", &p.to_string())?;
+        }
+    }
+    if let Some(b) = c.burst() {
+        write(dir, "cpu.cfs_burst_us", &b.to_string())?;
+    }
+    if let Some(i) = c.idle() {
+        write(dir, "cpu.idle", &i.to_string())?;
+    }
+    Ok(())
+}
+
+/// cpuset.cpus and cpuset.mems: the same file names on v1 and v2.
+pub(super) fn set_cpuset(dir: &Path, c: &LinuxCpu) -> Result<()> {
+    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+        write(dir, "cpuset.cpus", cpus)?;
+    }
+    if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+        write(dir, "cpuset.mems", mems)?;
+    }
+    Ok(())
+}
+
+/// pids.max, same file on v1 and v2.
+pub(super) fn set_pids(dir: &Path, limit: i64) -> Result<()> {
+    write(dir, "pids.max", &super::pids_max(limit))
+}
+
+fn throttle(dir: &Path, file: &str, list: &Option<Vec<LinuxThrottleDevice>>) -> Result<()> {
+    for t in list.iter().flatten() {
+        write(
+            dir,
+            file,
+            &format!("{}:{} {}", t.major(), t.minor(), t.rate()),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn set_blkio(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+    // With the BFQ scheduler the weights live under blkio.bfq.* (CFQ, and
+    // with it blkio.weight, is gone since Linux 5.0).
+    let bfq = dir.join("blkio.bfq.weight").exists();
+    let (weight, weight_device) = if bfq {
+        ("blkio.bfq.weight", "blkio.bfq.weight_device")
+    } else {
+        ("blkio.weight", "blkio.weight_device")
+    };
+    if let Some(w) = b.weight().filter(|&w| w != 0) {
+        write(dir, weight, &w.to_string())?;
+    }
+    if let Some(w) = b.leaf_weight().filter(|&w| w != 0) {
+        write(dir, "blkio.leaf_weight", &w.to_string())?;
+    }
+    for wd in b.weight_device().iter().flatten() {
+        if let Some(w) = wd.weight().filter(|&w| w != 0) {
+            write(
+                dir,
+                weight_device,
+                &format!("{}:{} {w}", wd.major(), wd.minor()),
+            )?;
+        }
+        if let Some(w) = wd.leaf_weight().filter(|&w| w != 0) {
+            write(
+                dir,
+                "blkio.leaf_weight_device",
+                &format!("{}:{} {w}", wd.major(), wd.minor()),
+            )?;
+        }
+    }
+    throttle(
+        dir,
+        "blkio.throttle.read_bps_device",
+        b.throttle_read_bps_device(),
+    )?;
+    throttle(
+        dir,
+        "blkio.throttle.write_bps_device",
+        b.throttle_write_bps_device(),
+    )?;
+    throttle(
+        dir,
+        "blkio.throttle.read_iops_device",
+        b.throttle_read_iops_device(),
+    )?;
+    throttle(
+        dir,
+        "blkio.throttle.write_iops_device",
+        b.throttle_write_iops_device(),
+    )?;
+    Ok(())
+}
+
+pub(super) fn set_hugetlb(dir: &Path, limits: &[LinuxHugepageLimit]) -> Result<()> {
+    for l in limits {
+        let file = format!("hugetlb.{}.limit_in_bytes", l.page_size());
+        write(dir, &file, &l.limit().to_string())
+            .map_err(|e| super::hugetlb_error(e, l.page_size()))?;
+    }
+    Ok(())
+}
+
+pub(super) fn set_net_cls(dir: &Path, n: &LinuxNetwork) -> Result<()> {
+    match n.class_id() {
+        Some(id) => write(dir, "net_cls.classid", &id.to_string()),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn set_net_prio(dir: &Path, n: &LinuxNetwork) -> Result<()> {
+    for p in n.priorities().iter().flatten() {
+        write(
+            dir,
+            "net_prio.ifpriomap",
+            &format!("{} {}", p.name(), p.priority()),
+        )?;
     }
     Ok(())
 }

@@ -4,19 +4,25 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod ps;
 mod simple;
 mod spec;
+mod update;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use create::{CreateArgs, RunArgs};
 pub use delete::DeleteArgs;
+pub use events::EventsArgs;
 pub use kill::KillArgs;
 pub use list::{ListArgs, ListFormat};
+pub use ps::PsArgs;
 pub use simple::{IdArgs, PassthroughArgs};
 pub use spec::SpecArgs;
+pub use update::UpdateArgs;
 
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.3.0");
 
@@ -85,15 +91,15 @@ pub enum Command {
     /// execute new process inside the container
     Exec(PassthroughArgs),
     /// ps displays the processes running inside a container
-    Ps(PassthroughArgs),
+    Ps(PsArgs),
     /// pause suspends all processes inside the container
-    Pause(PassthroughArgs),
+    Pause(IdArgs),
     /// resumes all processes that have been previously paused
-    Resume(PassthroughArgs),
+    Resume(IdArgs),
     /// update container resource constraints
-    Update(PassthroughArgs),
+    Update(Box<UpdateArgs>),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
-    Events(PassthroughArgs),
+    Events(EventsArgs),
     /// checkpoint a running container
     Checkpoint(PassthroughArgs),
     /// restore a container from a previous checkpoint

@@ -2,13 +2,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use anyhow::Result;
 
@@ -32,11 +37,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Spec(a) => spec::run(&a).map(|_| 0),
         Command::Features => features::run().map(|_| 0),
         Command::Exec(_) => not_yet("exec"),
-        Command::Ps(_) => not_yet("ps"),
-        Command::Pause(_) => not_yet("pause"),
-        Command::Resume(_) => not_yet("resume"),
-        Command::Update(_) => not_yet("update"),
-        Command::Events(_) => not_yet("events"),
+        Command::Ps(a) => ps::run(&store, &a).map(|_| 0),
+        Command::Pause(a) => pause::run(&store, &a.id).map(|_| 0),
+        Command::Resume(a) => resume::run(&store, &a.id).map(|_| 0),
+        Command::Update(a) => update::run(&store, &a).map(|_| 0),
+        Command::Events(a) => events::run(&store, &a).map(|_| 0),
         Command::Checkpoint(_) => not_yet("checkpoint"),
         Command::Restore(_) => not_yet("restore"),
     }

@@ -14,6 +14,8 @@ use crate::sys;
 pub enum OpError {
     #[error("container not running")]
     NotRunning,
+    #[error("container not paused")]
+    NotPaused,
     #[error("{0}: {1}")]
     Sys(&'static str, nix::errno::Errno),
     #[error("{0}")]
@@ -30,8 +32,23 @@ impl Container {
         (proc_start_time(self.state.pid) == Some(self.state.start_time)).then_some(fd)
     }
 
-    fn cgroup(&self) -> FsManager {
+    pub fn cgroup(&self) -> FsManager {
         FsManager::from_paths(self.state.cgroup.clone())
+    }
+
+    /// Freeze every process (runc allows it for created and running).
+    pub fn pause(&self) -> Result<(), OpError> {
+        match self.status {
+            Status::Running | Status::Created => Ok(self.cgroup().freeze(true)?),
+            _ => Err(OpError::NotRunning),
+        }
+    }
+
+    pub fn resume(&self) -> Result<(), OpError> {
+        match self.status {
+            Status::Paused => Ok(self.cgroup().freeze(false)?),
+            _ => Err(OpError::NotPaused),
+        }
     }
 
     /// Send `sig` to the init, or to every process in the container with
@@ -85,21 +102,26 @@ impl Container {
 
     /// Kill whatever is left and remove the cgroups and the state directory.
     pub fn destroy(&self) -> Result<(), OpError> {
+        let cg = self.cgroup();
         if self.status != Status::Stopped {
             let _ = self.signal(Signal::SIGKILL, false);
+            if self.status == Status::Paused {
+                // A task frozen by the v1 freezer dies only once thawed.
+                let _ = cg.freeze(false);
+            }
             self.wait_exit(Duration::from_secs(10));
         }
-        let cg = self.cgroup();
         // Processes that joined the cgroup but not the pid namespace, or a
-        // container sharing the host's pid namespace.
+        // container sharing the host's pid namespace: cgroup.kill on v2,
+        // SIGKILL to each on v1, until the kernel has let them all go.
         let mut rounds = 0;
         loop {
             let pids = cg.pids().unwrap_or_default();
-            if pids.is_empty() || rounds == 50 {
+            if pids.is_empty() || rounds == 500 {
                 break;
             }
-            for pid in pids {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            if rounds % 50 == 0 {
+                let _ = cg.kill_all();
             }
             std::thread::sleep(Duration::from_millis(2));
             rounds += 1;

@@ -1,0 +1,77 @@
+//! Reading and writing cgroup interface files, with errors that name the
+//! file, the value and the errno.
+
+use std::path::Path;
+
+use super::{CgroupError, Result};
+
+/// Write `value` to `dir/file` in one write(2), as the kernel expects.
+/// Never O_CREAT: cgroupfs answers EACCES to that where a missing file
+/// should be ENOENT.
+pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    use std::io::Write;
+    let p = dir.join(file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| CgroupError::Write {
+            path: p,
+            value: value.to_string(),
+            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
+}
+
+pub fn read(dir: &Path, file: &str) -> Result<String> {
+    let p = dir.join(file);
+    std::fs::read_to_string(&p).map_err(|e| CgroupError::io("read", &p, e))
+}
+
+/// A file holding one number ("max" reads as u64::MAX, as runc does).
+pub fn read_u64(dir: &Path, file: &str) -> Result<u64> {
+    let s = read(dir, file)?;
+    parse_u64(s.trim()).ok_or_else(|| {
+        CgroupError::Invalid(format!(
+            "{}: unexpected content {s:?}",
+            dir.join(file).display()
+        ))
+    })
+}
+
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s == "max" {
+        return Some(u64::MAX);
+    }
+    s.parse().ok()
+}
+
+/// The value of `key` in a flat-keyed file ("key value" lines).
+pub fn read_key(dir: &Path, file: &str, key: &str) -> Result<u64> {
+    let s = read(dir, file)?;
+    Ok(s.lines()
+        .filter_map(|l| l.split_once(' '))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| parse_u64(v.trim()))
+        .unwrap_or(0))
+}
+
+/// "key value" lines as pairs.
+pub fn key_values(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        Some((k, parse_u64(v.trim())?))
+    })
+}
+
+pub fn is_not_found(e: &CgroupError) -> bool {
+    matches!(
+        e,
+        CgroupError::Io {
+            errno: nix::errno::Errno::ENOENT,
+            ..
+        } | CgroupError::Write {
+            errno: nix::errno::Errno::ENOENT,
+            ..
+        }
+    )
+}
