@@ -220,28 +220,30 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     );
     drop(console);
     drop(exec_fifo);
-    let init_pid = result?;
+    let InitProcess {
+        pid: init_pid,
+        start_time,
+        pidfd,
+    } = result?;
 
     // With a pid namespace joined or created after clone, the intermediate
     // stage forked the init and has exited: reap it and hold the init itself.
-    let init_pidfd = if init_pid == pid {
-        cleanup
+    let init_pidfd = match pidfd {
+        None => cleanup
             .child
             .as_ref()
             .expect("child recorded")
             .1
-            .try_clone()?
-    } else {
-        if let Some((p, _)) = cleanup.child.take() {
-            let _ = waitpid(Pid::from_raw(p), None);
+            .try_clone()?,
+        Some(fd) => {
+            if let Some((p, _)) = cleanup.child.take() {
+                let _ = waitpid(Pid::from_raw(p), None);
+            }
+            cleanup.child = Some((init_pid, fd.try_clone()?));
+            fd
         }
-        let fd = sys::pidfd_open(init_pid).context("pidfd_open of the container init")?;
-        cleanup.child = Some((init_pid, fd.try_clone()?));
-        fd
     };
 
-    let start_time = proc_start_time(init_pid)
-        .ok_or_else(|| anyhow!("container init exited during creation"))?;
     let state = State {
         id: opts.id.to_string(),
         pid: init_pid,
@@ -326,7 +328,7 @@ fn drive_init(
     bundle: &spec::Bundle,
     ns: &namespaces::NsPlan,
     plan: InitPlan,
-) -> Result<i32> {
+) -> Result<InitProcess> {
     cg.add_task(pid).context("joining cgroup")?;
     if let Some(adj) = bundle
         .spec
@@ -344,7 +346,15 @@ fn drive_init(
         idmap::write_maps(pid, &bundle.spec)?;
         nix::unistd::write(chan, b"m").context("releasing the init stage")?;
     }
-    let mut init_pid = pid;
+    // Read the start time while the init is sure to be alive: a foreground
+    // container may have run and exited by the time it reports ready.
+    let start =
+        |p: i32| proc_start_time(p).ok_or_else(|| anyhow!("container init exited during creation"));
+    let mut init = InitProcess {
+        pid,
+        start_time: start(pid)?,
+        pidfd: None,
+    };
     let fail = |e: ChannelError| -> anyhow::Error {
         match e {
             ChannelError::Closed => anyhow!("container init exited before it was ready"),
@@ -358,11 +368,26 @@ fn drive_init(
                 idmap::write_maps(pid, &bundle.spec)?;
                 chan.send(&ToInit::MappingWritten).map_err(fail)?;
             }
-            FromInit::InitPid(p) => init_pid = p,
-            FromInit::Ready => return Ok(init_pid),
+            FromInit::InitPid(p) => {
+                let pidfd = sys::pidfd_open(p).context("pidfd_open of the container init")?;
+                init = InitProcess {
+                    pid: p,
+                    start_time: start(p)?,
+                    pidfd: Some(pidfd),
+                };
+            }
+            FromInit::Ready => return Ok(init),
             FromInit::Error(e) => return Err(anyhow!(e.msg)),
         }
     }
+}
+
+/// The container's init as the handshake found it.
+struct InitProcess {
+    pid: i32,
+    start_time: u64,
+    /// Set when the init is a grandchild (forked into its pid namespace).
+    pidfd: Option<OwnedFd>,
 }
 
 /// LISTEN_FDS is honoured only when LISTEN_PID names us (sd_listen_fds).
