@@ -33,7 +33,15 @@ fn create_start_kill_delete() {
 
     b.ok(&["start", &id]);
     b.wait_status(&id, "running");
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    // start returns once the init is released; its execve follows shortly.
+    let mut cmdline = String::new();
+    for _ in 0..500 {
+        cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        if !cmdline.starts_with("hull") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(cmdline, "sleep\x00100\x00");
     assert!(
         b.fails(&["start", &id])

@@ -23,6 +23,10 @@ use crate::container::Store;
 /// Run the verb; Ok(code) is the process exit status.
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let store = Store::new(&cli.root);
+    // Callers pass --rootless; for root, "auto" and "false" mean the same.
+    if cli.rootless == crate::cli::Rootless::True {
+        anyhow::bail!("--rootless true: rootless mode is not implemented yet");
+    }
     if cli.systemd_cgroup {
         anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not implemented yet");
     }

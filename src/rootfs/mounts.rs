@@ -121,9 +121,9 @@ fn set_recursive(fd: &OwnedFd, opts: &Parsed) -> Result<()> {
         propagation: 0,
         userns_fd: 0,
     };
-    // Clearing one atime mode means setting the default (relatime).
-    if attr.attr_clr
-        & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME | libc::MOUNT_ATTR_RELATIME)
+    // The atime modes are one field: setting one (or clearing one, which
+    // means back to the default relatime) replaces the whole field.
+    if (attr.attr_set | attr.attr_clr) & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME)
         != 0
     {
         attr.attr_clr |= libc::MOUNT_ATTR__ATIME;

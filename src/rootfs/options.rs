@@ -118,6 +118,9 @@ pub fn parse(options: &[String]) -> Parsed {
             Some(Flag(true, f)) => p.flags |= f,
             Some(Flag(false, f)) => p.flags &= !f,
             Some(Propagation(f)) => p.propagation.push(f),
+            // MOUNT_ATTR_RELATIME is 0: "relatime" means resetting the
+            // atime field.
+            Some(Recursive(true, 0)) => p.rec_clear |= libc::MOUNT_ATTR__ATIME,
             Some(Recursive(true, a)) => {
                 p.rec_set |= a;
                 p.rec_clear &= !a;
