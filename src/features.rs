@@ -125,8 +125,9 @@ mod tests {
         for o in ["ro", "rbind", "rslave", "rro", "nosymfollow"] {
             assert!(opts.contains(&o), "{o}");
         }
+        assert!(opts.contains(&"tmpcopyup"));
         assert!(
-            !opts.contains(&"tmpcopyup"),
+            !opts.contains(&"idmap"),
             "extensions are not claimed until implemented"
         );
         for o in &opts {

@@ -441,3 +441,27 @@ fn container_cannot_write_the_hull_binary() {
     let after = std::fs::metadata(hull_bin()).unwrap();
     assert_eq!(host.len(), after.len());
 }
+
+#[test]
+fn tmpcopyup_copies_the_image_directory() {
+    require_root!();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "ls -ln /etc/copied | tr -s ' ' | cut -d' ' -f1,3,4,9-; cat /etc/copied/sub/file; readlink /etc/copied/link; touch /etc/copied/new && echo writable",
+    ]);
+    let root = own_rootfs(&mut b);
+    let d = root.join("etc/copied");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/file"), "content").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", d.join("link")).unwrap();
+    std::os::unix::fs::chown(d.join("sub"), Some(12), Some(34)).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/copied", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}));
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("drwxr-xr-x 12 34 sub"), "{out}");
+    assert!(out.contains("content/etc/passwd\nwritable"), "{out}");
+    // The image itself is unchanged.
+    assert!(!d.join("new").exists());
+}

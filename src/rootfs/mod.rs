@@ -3,6 +3,7 @@
 //! container's mount namespace. `prepare` ends after pivot_root; the
 //! console is set up in between; `finish` seals the view.
 
+mod copyup;
 mod devices;
 mod masked;
 mod mounts;
@@ -119,10 +120,13 @@ pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
     let none: Option<&str> = None;
     if own_mntns {
         // Nothing we mount may propagate back to the host unless the spec
-        // asks for shared propagation. An unbindable root could not be
-        // bound below: that one is applied after pivot_root.
+        // asks for shared propagation.
+        // Only a shared request is applied up front (so our mounts do
+        // propagate); every other mode starts from rslave, which also keeps
+        // pivot_root working under a shared host tree, and is applied to
+        // the new root after pivot_root.
         let first = match requested {
-            Some(f) if !f.contains(MsFlags::MS_UNBINDABLE) => f,
+            Some(f) if f.contains(MsFlags::MS_SHARED) => f,
             _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         };
         mount(none, "/", none, first, none).ctx(|| "setting root propagation".into())?;

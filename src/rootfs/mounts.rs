@@ -82,6 +82,9 @@ fn apply(root: &OwnedFd, m: &Mount, spec: &Spec, plan: &InitPlan) -> Result<()> 
                 .then(|| cstr(&opts.data.join(",")))
                 .transpose()?;
             let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+            if opts.copy_up {
+                return copy_up_mount(root, &target, dest, typ, flags, data.as_deref(), &opts);
+            }
             sys::mount_fd(
                 source.as_deref().or(Some(c"none")),
                 target.as_raw_fd(),
@@ -93,6 +96,47 @@ fn apply(root: &OwnedFd, m: &Mount, spec: &Spec, plan: &InitPlan) -> Result<()> 
             after_mount(root, dest, &opts)
         }
     }
+}
+
+/// A tmpfs that starts with a copy of the directory it covers.
+fn copy_up_mount(
+    root: &OwnedFd,
+    target: &OwnedFd,
+    dest: &Path,
+    typ: &str,
+    flags: libc::c_ulong,
+    data: Option<&std::ffi::CStr>,
+    opts: &Parsed,
+) -> Result<()> {
+    if typ != "tmpfs" {
+        return Err(InitError::new("tmpcopyup is only valid for tmpfs mounts"));
+    }
+    let under = super::copyup::open_dir(target, c".")
+        .ctx(|| format!("opening {} to copy it up", dest.display()))?;
+    // Writable while we fill it; read-only afterwards if asked.
+    sys::mount_fd(
+        Some(c"tmpfs"),
+        target.as_raw_fd(),
+        Some(c"tmpfs"),
+        flags & !libc::MS_RDONLY,
+        data,
+    )
+    .ctx(|| "mount".into())?;
+    let top = paths::open_in_root(root.as_raw_fd(), dest, libc::O_RDONLY | libc::O_DIRECTORY)
+        .ctx(|| format!("reopening {}", dest.display()))?;
+    super::copyup::copy_tree(&under, &top)
+        .ctx(|| format!("copying {} up into the tmpfs", dest.display()))?;
+    if flags & libc::MS_RDONLY != 0 {
+        let attr = libc::mount_attr {
+            attr_set: libc::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        sys::mount_setattr(top.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
+            .ctx(|| "making the tmpfs read-only".into())?;
+    }
+    after_mount(root, dest, opts)
 }
 
 /// Propagation and recursive attributes need the mount itself: re-resolve

@@ -12,7 +12,9 @@ pub enum Effect {
     Propagation(c_ulong),
     /// A recursive attribute through mount_setattr(AT_RECURSIVE): set or clear.
     Recursive(bool, u64),
-    /// hull-level options: tmpcopyup, idmap, ridmap.
+    /// Copy the directory's contents into the new tmpfs.
+    CopyUp,
+    /// hull-level options not implemented yet: idmap, ridmap.
     Extension,
 }
 
@@ -94,7 +96,7 @@ pub const TABLE: &[(&str, Effect)] = &[
     ),
     ("rsuid", Recursive(false, libc::MOUNT_ATTR_NOSUID)),
     ("rsymfollow", Recursive(false, libc::MOUNT_ATTR_NOSYMFOLLOW)),
-    ("tmpcopyup", Extension),
+    ("tmpcopyup", CopyUp),
     ("idmap", Extension),
     ("ridmap", Extension),
 ];
@@ -107,6 +109,7 @@ pub struct Parsed {
     pub rec_set: u64,
     pub rec_clear: u64,
     pub extensions: Vec<String>,
+    pub copy_up: bool,
     /// Filesystem-specific options, passed as mount(2) data.
     pub data: Vec<String>,
 }
@@ -129,6 +132,7 @@ pub fn parse(options: &[String]) -> Parsed {
                 p.rec_clear |= a;
                 p.rec_set &= !a;
             }
+            Some(CopyUp) => p.copy_up = true,
             Some(Extension) => p.extensions.push(o.clone()),
             None => p.data.push(o.clone()),
         }
@@ -183,7 +187,7 @@ mod tests {
         assert_eq!(p.propagation, vec![libc::MS_SLAVE | libc::MS_REC]);
         assert_eq!(p.rec_set, libc::MOUNT_ATTR_NOEXEC);
         assert_eq!(p.data, s(&["mode=755", "size=65536k"]));
-        assert_eq!(p.extensions, s(&["tmpcopyup"]));
+        assert!(p.copy_up && p.extensions.is_empty());
     }
 
     #[test]
