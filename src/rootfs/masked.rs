@@ -118,19 +118,7 @@ pub fn readonly(root: &OwnedFd, paths_: &[String]) -> Result<()> {
             Err(e) => return Err(e).ctx(|| format!("opening readonly path {p}")),
         };
         let tree = clone_tree(&target, true).ctx(|| format!("bind {p}"))?;
-        let attr = libc::mount_attr {
-            attr_set: libc::MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        sys::mount_setattr(
-            tree.as_raw_fd(),
-            c"",
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-            &attr,
-        )
-        .ctx(|| format!("making {p} read-only"))?;
+        sys::mount_set_readonly(tree.as_raw_fd(), true).ctx(|| format!("making {p} read-only"))?;
         sys::move_mount(tree.as_raw_fd(), c"", target.as_raw_fd(), c"", MOVE)
             .ctx(|| format!("mounting {p} read-only"))?;
     }

@@ -214,14 +214,7 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
             // "/" would be the host's root mount.
             return Err(InitError::new("root.readonly requires a mount namespace"));
         }
-        let attr = libc::mount_attr {
-            attr_set: libc::MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        sys::mount_setattr(m.root.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
-            .ctx(|| "making / read-only".into())?;
+        sys::mount_set_readonly(m.root.as_raw_fd(), false).ctx(|| "making / read-only".into())?;
     }
     Ok(())
 }

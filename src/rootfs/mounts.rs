@@ -127,13 +127,7 @@ fn copy_up_mount(
     super::copyup::copy_tree(&under, &top)
         .ctx(|| format!("copying {} up into the tmpfs", dest.display()))?;
     if flags & libc::MS_RDONLY != 0 {
-        let attr = libc::mount_attr {
-            attr_set: libc::MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        sys::mount_setattr(top.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
+        sys::mount_set_readonly(top.as_raw_fd(), false)
             .ctx(|| "making the tmpfs read-only".into())?;
     }
     after_mount(root, dest, opts)
@@ -308,13 +302,7 @@ fn mount_cgroup(
     if flags & libc::MS_RDONLY != 0 {
         let fd = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH)
             .ctx(|| "reopening cgroup tmpfs".into())?;
-        let attr = libc::mount_attr {
-            attr_set: libc::MOUNT_ATTR_RDONLY,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        sys::mount_setattr(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
+        sys::mount_set_readonly(fd.as_raw_fd(), false)
             .ctx(|| "making cgroup tmpfs read-only".into())?;
     }
     Ok(())

@@ -139,6 +139,19 @@ pub fn move_mount(
     Ok(())
 }
 
+/// Make the mount `fd` refers to read-only (and its submounts, if
+/// `recursive`), keeping its other attributes.
+pub fn mount_set_readonly(fd: RawFd, recursive: bool) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let rec = if recursive { libc::AT_RECURSIVE } else { 0 };
+    mount_setattr(fd, c"", (libc::AT_EMPTY_PATH | rec) as u32, &attr)
+}
+
 /// mount_setattr(2): change mount attributes, optionally recursively.
 pub fn mount_setattr(
     dirfd: RawFd,
