@@ -161,7 +161,8 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     };
 
     let exe = raise_fd(
-        sealed::sealed_self().context("sealing a copy of hull for the init stage")?,
+        sealed::protected_self(store.root())
+            .context("protecting hull's binary for the init stage")?,
         min_fd,
     )?;
     let (parent_end, child_end) = Channel::pair(min_fd)?;

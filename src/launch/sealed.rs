@@ -1,10 +1,14 @@
 //! CVE-2019-5736: a container process that can open the runtime binary
 //! through /proc/<pid>/exe (of the init stage, or of itself after exec'ing
 //! /proc/self/exe) could overwrite it on the host. The init stage therefore
-//! never runs from the host binary: the parent copies hull into a sealed
-//! memfd (no write, grow, shrink, or further sealing) and the cloned child
-//! execs that. Only the path that enters the container pays for the copy;
-//! `state`, `list`, `kill` and friends never do.
+//! never runs from the host binary. Preferred (as runc 1.2+): the binary is
+//! opened through a private, detached, lower-only overlayfs mount, which no
+//! one can make writable (there is no upper layer) — no copy, a handful of
+//! syscalls. Fallback: a copy in a sealed memfd (no write, grow, shrink or
+//! further sealing), ~2 ms for our binary. Only the path that enters the
+//! container pays; `state`, `list`, `kill` and friends never do.
+
+use std::path::Path;
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -13,7 +17,55 @@ use nix::errno::Errno;
 
 use crate::sys;
 
-pub fn sealed_self() -> nix::Result<OwnedFd> {
+/// An fd of hull that execveat can run and nothing can write through.
+/// `scratch` is a directory hull owns (the state root), where an empty
+/// directory serves as the overlay's second lower layer.
+pub fn protected_self(scratch: &Path) -> nix::Result<OwnedFd> {
+    match overlay_self(scratch) {
+        Ok(fd) => Ok(fd),
+        Err(_) => sealed_self(),
+    }
+}
+
+fn overlay_self(scratch: &Path) -> nix::Result<OwnedFd> {
+    let exe = std::fs::read_link("/proc/self/exe").map_err(|_| Errno::ENOENT)?;
+    let (dir, name) = (
+        exe.parent().ok_or(Errno::ENOENT)?,
+        exe.file_name().ok_or(Errno::ENOENT)?,
+    );
+    let empty = scratch.join("@empty-layer");
+    match std::fs::create_dir(&empty) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+    }
+    let lower = format!("{}:{}", dir.display(), empty.display());
+    // overlayfs option syntax: these would need escaping; use the fallback.
+    if lower.matches(':').count() != 1 || lower.contains(',') || lower.contains('\\') {
+        return Err(Errno::EINVAL);
+    }
+    let lower = std::ffi::CString::new(lower).map_err(|_| Errno::EINVAL)?;
+    let fs = sys::fsopen(c"overlay")?;
+    sys::fsconfig(
+        fs.as_raw_fd(),
+        libc::FSCONFIG_SET_STRING,
+        Some(c"lowerdir"),
+        Some(&lower),
+    )?;
+    sys::fsconfig(fs.as_raw_fd(), libc::FSCONFIG_CMD_CREATE, None, None)?;
+    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOSUID;
+    let mnt = sys::fsmount(fs.as_raw_fd(), attrs)?;
+    let name = std::ffi::CString::new(name.as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    sys::openat2(
+        mnt.as_raw_fd(),
+        &name,
+        libc::O_PATH,
+        0,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    )
+}
+
+fn sealed_self() -> nix::Result<OwnedFd> {
     let exe = File::open("/proc/self/exe")
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     let len = exe
@@ -50,6 +102,22 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::fd::FromRawFd;
+
+    #[test]
+    fn overlay_copy_is_read_only() {
+        let scratch = std::env::temp_dir().join(format!("hull-sealed-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).unwrap();
+        // Needs privileges to mount; the memfd fallback covers the rest.
+        if let Ok(fd) = overlay_self(&scratch) {
+            let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            let err = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
 
     #[test]
     fn copy_is_sealed_against_writes() {
