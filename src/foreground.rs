@@ -79,8 +79,10 @@ pub fn wait(pid: i32, pidfd: &OwnedFd, sigfd: SignalFd, master: Option<OwnedFd>)
             .collect();
         drop(fds);
         if let Some(m) = &master {
-            if ready.get(1).copied().unwrap_or(false) && !copy(m.as_raw_fd(), 1, &mut buf) {
-                // The pty closed: every process holding it has gone.
+            if ready.get(1).copied().unwrap_or(false) {
+                // EOF (every holder of the pty gone) ends nothing by itself:
+                // the init's exit, reaped below, does.
+                copy(m.as_raw_fd(), 1, &mut buf);
             }
             if stdin_open
                 && ready.get(2).copied().unwrap_or(false)

@@ -50,6 +50,11 @@ pub fn init(path: Option<&str>, json: bool, debug: bool) -> std::io::Result<()> 
     Ok(())
 }
 
+/// Whether --debug is on (checked before formatting a debug line).
+pub fn debug_enabled() -> bool {
+    LOGGER.get().is_some_and(|l| l.debug)
+}
+
 /// True when log lines go to a file, so the final error must also be printed
 /// to stderr for a human (as runc does).
 pub fn logs_to_file() -> bool {
@@ -168,7 +173,11 @@ macro_rules! warn {
 
 #[macro_export]
 macro_rules! debug {
-    ($($t:tt)*) => { $crate::logging::log($crate::logging::Level::Debug, &format!($($t)*)) };
+    ($($t:tt)*) => {
+        if $crate::logging::debug_enabled() {
+            $crate::logging::log($crate::logging::Level::Debug, &format!($($t)*))
+        }
+    };
 }
 
 #[cfg(test)]

@@ -35,6 +35,21 @@ fn receive_fd(listener: &UnixListener) -> (OwnedFd, String) {
     (fd, String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
+/// Make `file` the child's fd 3, inheritable (hull then sees an fd 3).
+fn inherit_as_fd3(cmd: &mut std::process::Command, file: &std::fs::File) {
+    let raw = file.as_raw_fd();
+    // SAFETY: dup2 and fcntl in the forked child are async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 fn read_until(f: &mut std::fs::File, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     let mut out = String::new();
@@ -130,17 +145,7 @@ fn preserve_fds_pass_exactly_the_asked_fds() {
         &id,
     ])
     .stdin(Stdio::null());
-    let raw = file.as_raw_fd();
-    // SAFETY: dup2 onto fd 3 in the child right before exec; async-signal-safe.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    inherit_as_fd3(&mut cmd, &file);
     let out = b.output_of(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -176,17 +181,8 @@ fn without_preserve_fds_nothing_leaks() {
     let mut cmd = b.cmd();
     cmd.args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
         .stdin(Stdio::null());
-    let raw = keep.as_raw_fd();
-    // SAFETY: as above; leave an fd 3 without FD_CLOEXEC in hull's stdio.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // An fd 3 without FD_CLOEXEC in hull's stdio, not asked to be passed.
+    inherit_as_fd3(&mut cmd, &keep);
     let out = b.output_of(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("/etc/hostname"), "{stdout}");

@@ -377,6 +377,56 @@ fn json_log_lines_match_runc() {
 }
 
 #[test]
+fn debug_flag_adds_debug_lines() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    let id = b.id("debug");
+    let log = b.dir.join("debug.json");
+    let bundle = b.dir.to_str().unwrap();
+    let log_s = log.to_str().unwrap();
+    b.ok(&[
+        "--log",
+        log_s,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle,
+        &id,
+    ]);
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("debug"),
+        "no debug lines without --debug"
+    );
+    b.ok(&["delete", "--force", &id]);
+    b.ok(&[
+        "--debug",
+        "--log",
+        log_s,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle,
+        &id,
+    ]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let debug: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["level"] == "debug")
+        .collect();
+    assert!(
+        debug
+            .iter()
+            .any(|v| v["msg"].as_str().unwrap().contains("ready, init pid")),
+        "{text}"
+    );
+}
+
+#[test]
 fn verbs_not_built_yet_say_so() {
     let b = Bundle::new(&["true"]);
     for verb in ["exec", "checkpoint", "restore"] {

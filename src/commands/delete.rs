@@ -25,9 +25,7 @@ pub fn run(store: &Store, a: &DeleteArgs) -> Result<()> {
         // A directory without state.json: a create that died half-way. Its
         // lock is ours now, so nobody is still working on it.
         Status::Creating => {}
-        s if a.force => {
-            let _ = s;
-        }
+        _ if a.force => {}
         s => bail!(
             "cannot delete container {} that is not stopped: {}",
             a.id,

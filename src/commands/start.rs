@@ -23,5 +23,6 @@ pub fn run(store: &Store, id: &str) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("opening exec fifo {}: {e}", fifo.display()))?;
     nix::unistd::write(&fd, b"0").map_err(|e| anyhow::anyhow!("writing exec fifo: {e}"))?;
     std::fs::remove_file(&fifo)?;
+    crate::debug!("container {id} started");
     Ok(())
 }

@@ -94,7 +94,7 @@ impl Store {
             // A directory without state.json is a create still in progress.
             Err(ContainerError::NotExist) if dir.is_dir() => {
                 return Ok(Container {
-                    state: State::creating(id, &dir),
+                    state: State::creating(id),
                     status: status::Status::Creating,
                     dir,
                 });
@@ -145,7 +145,7 @@ fn lock_dir(dir: &Path) -> Result<Lock> {
 }
 
 impl State {
-    fn creating(id: &str, _dir: &Path) -> State {
+    fn creating(id: &str) -> State {
         State {
             id: id.to_string(),
             pid: 0,

@@ -196,6 +196,11 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_end);
+    crate::debug!(
+        "init stage {pid} cloned (flags {:#x}) into {:?}",
+        ns.clone_flags,
+        cg.paths()
+    );
     cleanup.child = Some((pid, pidfd));
 
     let result = drive_init(
@@ -262,6 +267,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         own_pid_ns,
     };
     state.save(&dir)?;
+    crate::debug!("container {} ready, init pid {init_pid}", opts.id);
     if let Some(path) = opts.pid_file {
         write_pid_file(path, init_pid)?;
     }

@@ -138,14 +138,14 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
                 Err(e) => return Err(e).ctx(|| format!("symlink /dev/{name}")),
             }
         }
-        if paths::open_in_root(root.as_raw_fd(), Path::new("/proc/kcore"), libc::O_PATH).is_ok()
-            || spec
-                .mounts()
-                .as_deref()
-                .unwrap_or(&[])
-                .iter()
-                .any(|m| m.destination() == Path::new("/proc"))
-        {
+        // runc's /dev/core, meaningful only with a /proc in the container.
+        let has_proc = spec
+            .mounts()
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .any(|m| m.destination() == Path::new("/proc"));
+        if has_proc {
             let _ = nix::unistd::symlinkat("/proc/kcore", &dev, "core");
         }
     }

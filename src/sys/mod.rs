@@ -211,19 +211,18 @@ pub fn memfd_create(name: &CStr, flags: u32) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// A NULL-terminated pointer array for execve, borrowing `strs`.
+fn null_terminated(strs: &[&CStr]) -> Vec<*const libc::c_char> {
+    strs.iter()
+        .map(|s| s.as_ptr())
+        .chain([std::ptr::null()])
+        .collect()
+}
+
 /// execveat(2) with AT_EMPTY_PATH: execute the file `fd` refers to.
 /// Returns only on failure.
 pub fn fexecve(fd: RawFd, argv: &[&CStr], envp: &[&CStr]) -> Errno {
-    let argv: Vec<*const libc::c_char> = argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
     // SAFETY: argv/envp are NULL-terminated arrays of NUL-terminated strings
     // that outlive the call; on success the call does not return.
     unsafe {
@@ -241,16 +240,7 @@ pub fn fexecve(fd: RawFd, argv: &[&CStr], envp: &[&CStr]) -> Errno {
 
 /// execve(2). Returns only on failure.
 pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Errno {
-    let argv: Vec<*const libc::c_char> = argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
-    let envp: Vec<*const libc::c_char> = envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null()])
-        .collect();
+    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
     // SAFETY: as for fexecve.
     unsafe {
         libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
