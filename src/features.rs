@@ -24,10 +24,6 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
                 l.intel_rdt().is_some() && resctrl_mounted(),
             ),
             (
-                "linux.netDevices",
-                l.net_devices().as_ref().is_some_and(|n| !n.is_empty()),
-            ),
-            (
                 "linux.mountLabel",
                 l.mount_label().as_ref().is_some_and(|s| !s.is_empty()),
             ),
@@ -60,11 +56,7 @@ pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
 
 pub fn document() -> Value {
     let mount_options: Vec<&str> = {
-        let mut v: Vec<&str> = options::TABLE
-            .iter()
-            .filter(|(_, e)| *e != options::Effect::Extension)
-            .map(|(n, _)| *n)
-            .collect();
+        let mut v: Vec<&str> = options::TABLE.iter().map(|(n, _)| *n).collect();
         v.sort();
         v
     };
@@ -101,7 +93,8 @@ pub fn document() -> Value {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "netDevices": {"enabled": true},
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "io.github.hull.version": env!("CARGO_PKG_VERSION")
@@ -125,11 +118,7 @@ mod tests {
         for o in ["ro", "rbind", "rslave", "rro", "nosymfollow"] {
             assert!(opts.contains(&o), "{o}");
         }
-        assert!(opts.contains(&"tmpcopyup"));
-        assert!(
-            !opts.contains(&"idmap"),
-            "extensions are not claimed until implemented"
-        );
+        assert!(opts.contains(&"tmpcopyup") && opts.contains(&"ridmap"));
         for o in &opts {
             assert!(options::TABLE.iter().any(|(n, _)| n == o));
         }
@@ -139,8 +128,8 @@ mod tests {
     fn unimplemented_fields_are_refused() {
         let mut v = crate::spec::default_spec(false);
         v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
-        v["linux"]["netDevices"] = json!({"eth1": {}});
+        v["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.netDevices"]);
+        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.mountLabel"]);
     }
 }

@@ -161,6 +161,9 @@ fn features_claims_hold() {
         "noacl",
         "iversion",
         "noiversion",
+        // Bind mounts only; tests/rootfs.rs covers them.
+        "idmap",
+        "ridmap",
     ];
     let mut b = Bundle::new(&["true"]);
     for chunk in opts

@@ -478,3 +478,194 @@ fn tmpcopyup_copies_the_image_directory() {
     // The image itself is unchanged.
     assert!(!d.join("new").exists());
 }
+
+/// Whether `dir`'s filesystem can be id-mapped on this kernel; if not, the
+/// caller skips with the reason (the cgroup v2 VM runs from an initramfs).
+fn idmap_capable(dir: &Path) -> bool {
+    let fs = nix::sys::statfs::statfs(dir).unwrap().filesystem_type().0 as u64;
+    // ext2/3/4, xfs, btrfs: idmapped mounts since 5.12-5.15.
+    let ok = [0xEF53, 0x5846_5342, 0x9123_683E].contains(&fs);
+    if !ok {
+        eprintln!(
+            "skipped: {} is on a filesystem ({fs:#x}) without idmapped mount support",
+            dir.display()
+        );
+    }
+    ok
+}
+
+/// Files owned by 0, 5 and 3000 on disk, as a bind source.
+fn owned_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, id) in [("root0", 0), ("u5", 5), ("far", 3000)] {
+        let f = dir.join(name);
+        std::fs::write(&f, name).unwrap();
+        std::os::unix::fs::chown(&f, Some(id), Some(id)).unwrap();
+    }
+}
+
+/// A bundle running `script`, with `src/` holding `owned_files`; None
+/// (skipped) when the filesystem cannot be id-mapped.
+fn idmap_bundle(script: &str) -> Option<(Bundle, PathBuf)> {
+    let b = Bundle::new(&["sh", "-c", script]);
+    if !idmap_capable(&b.dir) {
+        return None;
+    }
+    let src = b.dir.join("src");
+    owned_files(&src);
+    Some((b, src))
+}
+
+fn idmap(host: u32, size: u32) -> serde_json::Value {
+    json!([{"containerID": 0, "hostID": host, "size": size}])
+}
+
+#[test]
+fn idmapped_mount_with_its_own_mappings() {
+    require_root!();
+    let Some((mut b, src)) = idmap_bundle(
+        "cd /data && stat -c '%n %u %g' root0 u5 far; grep ' /data ' /proc/self/mountinfo",
+    ) else {
+        return;
+    };
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": src, "options": ["rbind", "idmap", "nosuid"],
+        "uidMappings": idmap(1000, 10), "gidMappings": idmap(2000, 10)}));
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    // On-disk 0 and 5 appear shifted by the mapping; 3000 is outside it.
+    let lines: Vec<&str> = out.lines().take(3).collect();
+    assert_eq!(
+        lines,
+        ["root0 1000 2000", "u5 1005 2005", "far 65534 65534"],
+        "{out}"
+    );
+    let mnt = mountinfo_line(&out, "/data");
+    assert!(mnt.contains("idmapped") && mnt.contains("nosuid"), "{mnt}");
+}
+
+#[test]
+fn idmapped_mount_takes_the_container_user_namespace() {
+    require_root!();
+    let Some((mut b, src)) =
+        idmap_bundle("stat -c '%n %u' /tmp/root0 /root/root0 && touch /tmp/made-inside")
+    else {
+        return;
+    };
+    b.add_user_namespace(100000, 65536);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    // Existing directories: the container's root may not create any in
+    // the shared (host-owned) rootfs.
+    mounts.push(
+        json!({"destination": "/tmp", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+    );
+    mounts.push(
+        json!({"destination": "/root", "type": "bind", "source": src, "options": ["bind", "ro"]}),
+    );
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    // Without the idmap the container's root sees the host's root as
+    // nobody; through it, as itself, and its writes land as on-disk root.
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/tmp/root0 0", "/root/root0 65534"]
+    );
+    use std::os::unix::fs::MetadataExt;
+    let made = std::fs::metadata(src.join("made-inside")).unwrap();
+    assert_eq!((made.uid(), made.gid()), (0, 0));
+}
+
+/// Unmounts (lazily) on drop, so a failing test leaves no host mount.
+struct HostMount(PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn ridmap_maps_submounts_and_idmap_does_not() {
+    require_root!();
+    let Some((mut b, src)) =
+        idmap_bundle("stat -c '%n %u' /r/root0 /r/sub/root0 /n/root0 /n/sub/root0")
+    else {
+        return;
+    };
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    let other = b.dir.join("other");
+    owned_files(&other);
+    assert!(
+        std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(&other)
+            .arg(src.join("sub"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _guard = HostMount(src.join("sub"));
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for (dest, opt) in [("/r", "ridmap"), ("/n", "idmap")] {
+        mounts.push(
+            json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", opt],
+            "uidMappings": idmap(1000, 10), "gidMappings": idmap(1000, 10)}),
+        );
+    }
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "/r/root0 1000",
+            "/r/sub/root0 1000",
+            "/n/root0 1000",
+            "/n/sub/root0 0"
+        ]
+    );
+}
+
+#[test]
+fn idmap_without_mappings_or_user_namespace_is_refused() {
+    require_root!();
+    let mut b = Bundle::new(&["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}),
+    );
+    b.save();
+    let id = b.id("idmap-bad");
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("mount /data: idmap without uidMappings and gidMappings needs the container to have a user namespace"),
+        "{err}"
+    );
+    assert!(!b.state_dir_exists(&id) && cgroup_dirs(&id).is_empty());
+}
+
+#[test]
+fn devices_are_bound_from_the_host_in_a_user_namespace() {
+    require_root!();
+    // mknod is refused inside a user namespace: the host's node is bound.
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "stat -c '%F %t:%T' /dev/kmsg; grep -c ' /dev/kmsg ' /proc/self/mountinfo",
+    ]);
+    b.add_user_namespace(100000, 65536);
+    b.config["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["character special file 1:b", "1"],
+        "{out}"
+    );
+}

@@ -88,6 +88,27 @@ pub fn main(fd: i32) -> ! {
 
 enum Never {}
 
+/// Now that we are in the container's final namespaces, let the parent do
+/// what only it may: move network devices in, and build the id-mapped
+/// mount trees, which it hands back.
+fn parent_setup(chan: &Channel, spec: &Spec) -> Result<crate::rootfs::IdMappedSources> {
+    if crate::rootfs::idmap::indexes(spec).is_empty() && !crate::netdev::requested(spec) {
+        return Ok(Vec::new());
+    }
+    let fail = |e| InitError::new(format!("waiting for the parent's set-up: {e}"));
+    chan.send(&FromInit::InNamespaces).map_err(fail)?;
+    let idx = match chan.recv::<ToInit>().map_err(fail)? {
+        ToInit::MountSources(idx) => idx,
+        other => {
+            return Err(InitError::new(format!(
+                "expected mount sources, got {other:?}"
+            )));
+        }
+    };
+    let fds = chan.recv_fds(idx.len()).map_err(fail)?;
+    Ok(idx.into_iter().zip(fds).collect())
+}
+
 fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
     // No other process may open /proc/<us>/exe or ptrace us until execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
@@ -121,7 +142,8 @@ fn run(chan: &Channel, plan: InitPlan) -> Result<Never> {
         .console_fd
         .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
 
-    let mounted = crate::rootfs::prepare(&spec, &plan)?;
+    let idmapped = parent_setup(chan, &spec)?;
+    let mounted = crate::rootfs::prepare(&spec, &plan, idmapped)?;
     if process.terminal().unwrap_or(false) {
         let sock = console
             .as_ref()

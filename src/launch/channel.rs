@@ -3,11 +3,12 @@
 //! fails sends `FromInit::Error`, so the user sees the root cause in one line
 //! instead of "EOF reading from pipe".
 
-use std::io::{Read, Write};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,9 @@ pub struct InitPlan {
 pub enum ToInit {
     Plan(Box<InitPlan>),
     MappingWritten,
+    /// Detached id-mapped trees for these `mounts[]` indexes follow, as
+    /// fds in the same order (`Channel::recv_fds`).
+    MountSources(Vec<usize>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +64,10 @@ pub enum FromInit {
     NeedIdMaps,
     /// The child forked the real init into its pid namespace.
     InitPid(i32),
+    /// The child is in its final namespaces and about to mount: the parent
+    /// moves the network devices in and builds the id-mapped mount sources,
+    /// answering with `ToInit::MountSources`. Sent only when there are any.
+    InNamespaces,
     /// Set-up is done; the init now waits for `start`.
     Ready,
     Error(ChildError),
@@ -129,7 +137,56 @@ impl Channel {
         })?;
         Ok(serde_json::from_slice(&body)?)
     }
+
+    /// Pass descriptors (SCM_RIGHTS, one marker byte per batch). Messages
+    /// are read with exact lengths, so a marker is never swallowed by `recv`.
+    pub fn send_fds(&self, fds: &[RawFd]) -> Result<(), ChannelError> {
+        for batch in fds.chunks(MAX_FDS) {
+            let cmsg = [ControlMessage::ScmRights(batch)];
+            let iov = [IoSlice::new(b"F")];
+            sendmsg::<()>(self.sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+                .map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// Receive exactly `n` descriptors sent by `send_fds` (close-on-exec).
+    pub fn recv_fds(&self, n: usize) -> Result<Vec<OwnedFd>, ChannelError> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let mut b = [0u8; 1];
+            let mut iov = [IoSliceMut::new(&mut b)];
+            let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+            let msg = recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(std::io::Error::from)?;
+            if msg.bytes == 0 {
+                return Err(ChannelError::Closed);
+            }
+            let before = out.len();
+            for c in msg.cmsgs().map_err(std::io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    // SAFETY: the kernel installed these descriptors for us.
+                    out.extend(
+                        fds.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            if out.len() == before {
+                return Err(std::io::Error::other("fd batch arrived without descriptors").into());
+            }
+        }
+        Ok(out)
+    }
 }
+
+/// SCM_MAX_FD: the most descriptors one message may carry.
+const MAX_FDS: usize = 253;
 
 impl AsFd for Channel {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -177,6 +234,27 @@ mod tests {
         }
         drop(a);
         assert!(matches!(b.recv::<FromInit>(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn passes_descriptors_between_messages() {
+        let (a, b) = Channel::pair(3).unwrap();
+        let files: Vec<std::fs::File> = (0..300)
+            .map(|_| std::fs::File::open("/dev/null").unwrap())
+            .collect();
+        let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+        a.send(&ToInit::MountSources(vec![1, 2])).unwrap();
+        a.send_fds(&raw).unwrap();
+        a.send(&ToInit::MappingWritten).unwrap();
+        assert!(matches!(
+            b.recv::<ToInit>().unwrap(),
+            ToInit::MountSources(v) if v == [1, 2]
+        ));
+        assert_eq!(b.recv_fds(300).unwrap().len(), 300);
+        assert!(matches!(
+            b.recv::<ToInit>().unwrap(),
+            ToInit::MappingWritten
+        ));
     }
 
     #[test]

@@ -383,10 +383,61 @@ fn drive_init(
                     pidfd: Some(pidfd),
                 };
             }
+            FromInit::InNamespaces => {
+                crate::netdev::move_all(&bundle.spec, init.pid)?;
+                let (idx, trees) = idmapped_sources(bundle, init.pid)?;
+                chan.send(&ToInit::MountSources(idx)).map_err(fail)?;
+                let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+                chan.send_fds(&raw).map_err(fail)?;
+            }
             FromInit::Ready => return Ok(init),
             FromInit::Error(e) => return Err(anyhow!(e.msg)),
         }
     }
+}
+
+/// The detached id-mapped tree of every id-mapped mount, built here because
+/// only we hold CAP_SYS_ADMIN over the source filesystems. `pid` is in the
+/// container's final user namespace, whose mapping a mount without its own
+/// mappings takes.
+fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<OwnedFd>)> {
+    use crate::rootfs::idmap as mount_idmap;
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
+    let idx = mount_idmap::indexes(&bundle.spec);
+    // One user namespace per distinct mapping.
+    let mut userns: Vec<(Option<String>, OwnedFd)> = Vec::new();
+    let mut trees = Vec::with_capacity(idx.len());
+    for &i in &idx {
+        let m = &mounts[i];
+        let maps = mount_idmap::of(m).and_then(|how| how.maps);
+        let key = maps.map(|(u, g)| format!("{u:?}{g:?}"));
+        let ns = match userns.iter().position(|(k, _)| *k == key) {
+            Some(p) => p,
+            None => {
+                let fd = match maps {
+                    Some((u, g)) => idmap::userns_with(u, g)?,
+                    None => nix::fcntl::open(
+                        format!("/proc/{pid}/ns/user").as_str(),
+                        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .context("opening the container's user namespace")?,
+                };
+                userns.push((key, fd));
+                userns.len() - 1
+            }
+        };
+        let src = crate::rootfs::bind_source(m, &bundle.dir).ok_or_else(|| {
+            anyhow!(
+                "mount {}: bind mount without a source",
+                m.destination().display()
+            )
+        })?;
+        let tree = mount_idmap::source_tree(&src, m, &userns[ns].1)
+            .with_context(|| format!("mounting {:?} to rootfs at {:?}", src, m.destination()))?;
+        trees.push(tree);
+    }
+    Ok((idx, trees))
 }
 
 /// The container's init as the handshake found it.

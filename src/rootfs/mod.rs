@@ -5,6 +5,7 @@
 
 mod copyup;
 mod devices;
+pub mod idmap;
 mod masked;
 mod mounts;
 pub mod options;
@@ -20,6 +21,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub use devices::cgroup_rules as device_cgroup_rules;
+pub use mounts::{IdMappedSources, bind_source};
 
 use crate::init::{Ctx, InitError, Result};
 use crate::launch::InitPlan;
@@ -114,7 +116,7 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
 /// namespace of its own (runc allows that) the container's mounts are made
 /// in the caller's namespace under the rootfs, nothing else of the host's
 /// mount tree is touched, and chroot replaces pivot_root.
-pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
+pub fn prepare(spec: &Spec, plan: &InitPlan, idmapped: IdMappedSources) -> Result<Mounted> {
     let own_mntns = crate::namespaces::has(spec, LinuxNamespaceType::Mount);
     let requested = root_propagation(spec)?;
     let none: Option<&str> = None;
@@ -151,7 +153,7 @@ pub fn prepare(spec: &Spec, plan: &InitPlan) -> Result<Mounted> {
     )
     .ctx(|| format!("opening rootfs {}", plan.rootfs.display()))?;
 
-    mounts::apply_all(&root, spec, plan)?;
+    mounts::apply_all(&root, spec, plan, idmapped)?;
     let userns = crate::namespaces::has(spec, LinuxNamespaceType::User);
     devices::create(&root, spec, userns)?;
     ensure_cwd(&root, spec)?;

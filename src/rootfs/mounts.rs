@@ -23,9 +23,21 @@ fn cpath(p: &Path) -> Result<CString> {
         .map_err(|_| InitError::new(format!("NUL byte in {}", p.display())))
 }
 
-pub fn apply_all(root: &OwnedFd, spec: &Spec, plan: &InitPlan) -> Result<()> {
-    for m in spec.mounts().as_deref().unwrap_or(&[]) {
-        apply(root, m, spec, plan).map_err(|e| InitError {
+/// Detached, id-mapped source trees built by the parent, by `mounts[]` index.
+pub type IdMappedSources = Vec<(usize, OwnedFd)>;
+
+pub fn apply_all(
+    root: &OwnedFd,
+    spec: &Spec,
+    plan: &InitPlan,
+    mut sources: IdMappedSources,
+) -> Result<()> {
+    for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
+        let tree = sources
+            .iter()
+            .position(|(n, _)| *n == i)
+            .map(|p| sources.swap_remove(p).1);
+        apply(root, m, spec, plan, tree).map_err(|e| InitError {
             msg: format!(
                 "mounting {:?} to rootfs at {:?}: {}",
                 m.source().as_deref().unwrap_or(Path::new("")),
@@ -38,31 +50,42 @@ pub fn apply_all(root: &OwnedFd, spec: &Spec, plan: &InitPlan) -> Result<()> {
     Ok(())
 }
 
+/// A bind mount's source on the host: relative sources are taken from the
+/// bundle directory.
+pub fn bind_source(m: &Mount, bundle: &Path) -> Option<PathBuf> {
+    let src = m.source().as_deref()?;
+    Some(if src.is_absolute() {
+        src.to_path_buf()
+    } else {
+        bundle.join(src)
+    })
+}
+
 fn is_bind(m: &Mount, p: &Parsed) -> bool {
     m.typ().as_deref() == Some("bind") || p.flags & libc::MS_BIND != 0
 }
 
-fn apply(root: &OwnedFd, m: &Mount, spec: &Spec, plan: &InitPlan) -> Result<()> {
+fn apply(
+    root: &OwnedFd,
+    m: &Mount,
+    spec: &Spec,
+    plan: &InitPlan,
+    idmapped: Option<OwnedFd>,
+) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
-    if let Some(ext) = opts.extensions.first() {
-        return Err(InitError::new(format!(
-            "mount option {ext:?} is not implemented yet"
-        )));
-    }
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let no_netns = !crate::namespaces::is_new(spec, LinuxNamespaceType::Network);
 
+    if let Some(tree) = idmapped {
+        return attach(root, tree, dest, &opts);
+    }
+    if super::idmap::of(m).is_some() {
+        return Err(InitError::new("the id-mapped source tree is missing"));
+    }
     if is_bind(m, &opts) {
-        let src = m
-            .source()
-            .as_deref()
+        let src = bind_source(m, &plan.bundle)
             .ok_or_else(|| InitError::new("bind mount without a source"))?;
-        let src = if src.is_absolute() {
-            src.to_path_buf()
-        } else {
-            plan.bundle.join(src)
-        };
         return bind(root, &src, dest, &opts);
     }
     match typ {
@@ -179,17 +202,27 @@ fn set_recursive(fd: &OwnedFd, opts: &Parsed) -> Result<()> {
 /// attributes while it is still detached, then attach it on the resolved
 /// destination fd.
 pub fn bind(root: &OwnedFd, src: &Path, dest: &Path, opts: &Parsed) -> Result<()> {
-    let md = std::fs::metadata(src).ctx(|| format!("stat {}", src.display()))?;
-    let kind = if md.is_dir() { Kind::Dir } else { Kind::File };
-    let target = paths::create_in_root(root.as_raw_fd(), dest, kind)
-        .ctx(|| format!("creating {}", dest.display()))?;
-    let recursive = opts.flags & libc::MS_REC != 0;
     let mut flags = libc::OPEN_TREE_CLONE;
-    if recursive {
+    if opts.flags & libc::MS_REC != 0 {
         flags |= libc::AT_RECURSIVE as u32;
     }
     let tree = sys::open_tree(libc::AT_FDCWD, &cpath(src)?, flags)
         .ctx(|| format!("open_tree {}", src.display()))?;
+    attach(root, tree, dest, opts)
+}
+
+/// Attach a detached tree at `dest` inside the rootfs, with its options.
+fn attach(root: &OwnedFd, tree: OwnedFd, dest: &Path, opts: &Parsed) -> Result<()> {
+    // The tree itself says whether it is a directory: no second lookup of
+    // the source path that could race with a rename.
+    let st = nix::sys::stat::fstat(&tree).ctx(|| "stat of the bind source".into())?;
+    let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        Kind::Dir
+    } else {
+        Kind::File
+    };
+    let target = paths::create_in_root(root.as_raw_fd(), dest, kind)
+        .ctx(|| format!("creating {}", dest.display()))?;
     set_recursive(&tree, opts)?;
     let top = options::attrs_of(opts.flags);
     if top != 0 {

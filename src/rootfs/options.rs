@@ -14,8 +14,9 @@ pub enum Effect {
     Recursive(bool, u64),
     /// Copy the directory's contents into the new tmpfs.
     CopyUp,
-    /// hull-level options not implemented yet: idmap, ridmap.
-    Extension,
+    /// Id-map the bind mount (recursively if true) with the mount's
+    /// uidMappings/gidMappings, or the container's user namespace.
+    IdMap(bool),
 }
 
 use Effect::*;
@@ -97,8 +98,8 @@ pub const TABLE: &[(&str, Effect)] = &[
     ("rsuid", Recursive(false, libc::MOUNT_ATTR_NOSUID)),
     ("rsymfollow", Recursive(false, libc::MOUNT_ATTR_NOSYMFOLLOW)),
     ("tmpcopyup", CopyUp),
-    ("idmap", Extension),
-    ("ridmap", Extension),
+    ("idmap", IdMap(false)),
+    ("ridmap", IdMap(true)),
 ];
 
 /// Options of one mount, sorted into what applies them.
@@ -108,7 +109,8 @@ pub struct Parsed {
     pub propagation: Vec<c_ulong>,
     pub rec_set: u64,
     pub rec_clear: u64,
-    pub extensions: Vec<String>,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
     pub copy_up: bool,
     /// Filesystem-specific options, passed as mount(2) data.
     pub data: Vec<String>,
@@ -133,7 +135,7 @@ pub fn parse(options: &[String]) -> Parsed {
                 p.rec_set &= !a;
             }
             Some(CopyUp) => p.copy_up = true,
-            Some(Extension) => p.extensions.push(o.clone()),
+            Some(IdMap(r)) => p.idmap = Some(r),
             None => p.data.push(o.clone()),
         }
     }
@@ -187,7 +189,8 @@ mod tests {
         assert_eq!(p.propagation, vec![libc::MS_SLAVE | libc::MS_REC]);
         assert_eq!(p.rec_set, libc::MOUNT_ATTR_NOEXEC);
         assert_eq!(p.data, s(&["mode=755", "size=65536k"]));
-        assert!(p.copy_up && p.extensions.is_empty());
+        assert!(p.copy_up && p.idmap.is_none());
+        assert_eq!(parse(&s(&["rbind", "ridmap"])).idmap, Some(true));
     }
 
     #[test]

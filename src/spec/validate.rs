@@ -68,6 +68,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if has_maps && !namespaces::has(spec, LinuxNamespaceType::User) {
         return invalid("user namespaces not enabled, but user mapping found");
     }
+    let userns = namespaces::has(spec, LinuxNamespaceType::User);
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        crate::rootfs::idmap::validate(m, userns).map_err(SpecError::Invalid)?;
+    }
+    crate::netdev::validate(spec).map_err(SpecError::Invalid)?;
     crate::sysctl::validate(spec).map_err(SpecError::Invalid)?;
     if spec.root().as_ref().is_none() {
         return invalid("root must be specified");
@@ -117,6 +122,30 @@ mod tests {
                         .push(serde_json::json!({"type": "user"}))
                 }),
                 "no user mapping",
+            ),
+            (
+                Box::new(|v| {
+                    v["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                        {"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}))
+                }),
+                "needs the container to have a user namespace",
+            ),
+            (
+                Box::new(|v| {
+                    v["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                        {"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
+                         "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                         "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))
+                }),
+                "only supported on bind mounts",
+            ),
+            (
+                Box::new(|v| {
+                    v["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+                        {"destination": "/x", "type": "bind", "source": "/tmp", "options": ["bind"],
+                         "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}))
+                }),
+                "must be given together",
             ),
         ];
         for (f, want) in cases {

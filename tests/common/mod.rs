@@ -103,6 +103,17 @@ impl Bundle {
         b
     }
 
+    /// A new user namespace mapping container 0..size to host..host+size.
+    pub fn add_user_namespace(&mut self, host: u32, size: u32) {
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        let map = serde_json::json!([{"containerID": 0, "hostID": host, "size": size}]);
+        self.config["linux"]["uidMappings"] = map.clone();
+        self.config["linux"]["gidMappings"] = map;
+    }
+
     pub fn save(&self) {
         std::fs::write(
             self.dir.join("config.json"),
