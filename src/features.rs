@@ -18,16 +18,10 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
         out.push("hooks");
     }
     if let Some(l) = spec.linux() {
-        let checks: &[(&'static str, bool)] = &[
-            (
-                "linux.intelRdt",
-                l.intel_rdt().is_some() && resctrl_mounted(),
-            ),
-            (
-                "linux.mountLabel",
-                l.mount_label().as_ref().is_some_and(|s| !s.is_empty()),
-            ),
-        ];
+        let checks: &[(&'static str, bool)] = &[(
+            "linux.intelRdt",
+            l.intel_rdt().is_some() && resctrl_mounted(),
+        )];
         out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
     }
     out
@@ -128,8 +122,7 @@ mod tests {
     fn unimplemented_fields_are_refused() {
         let mut v = crate::spec::default_spec(false);
         v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
-        v["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
         let s: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(unimplemented_fields(&s), vec!["hooks", "linux.mountLabel"]);
+        assert_eq!(unimplemented_fields(&s), vec!["hooks"]);
     }
 }

@@ -348,6 +348,25 @@ fn lsm_labels_fail_clearly_without_the_lsm() {
 }
 
 #[test]
+fn selinux_labels_fail_clearly_without_selinux() {
+    require_root!();
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("skipped: SELinux is enabled on this host");
+        return;
+    }
+    let label = "system_u:object_r:container_file_t:s0:c1,c2";
+    let (code, _, err) = run_in(|c| c["linux"]["mountLabel"] = label.into(), "true");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("linux.mountLabel is set but SELinux is not enabled on this host"),
+        "{err}"
+    );
+    let (code, _, err) = run_in(|c| c["process"]["selinuxLabel"] = label.into(), "true");
+    assert_eq!(code, 1);
+    assert!(err.contains("process.selinuxLabel is set"), "{err}");
+}
+
+#[test]
 fn exec_failure_names_the_program() {
     require_root!();
     let (code, _, err) = run_in(|c| c["process"]["args"] = json!(["/etc/passwd"]), "");

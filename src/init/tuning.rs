@@ -206,18 +206,27 @@ pub fn check_lsm(spec: &Spec) -> std::result::Result<(), String> {
             "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
         );
     }
-    let selinux = p
-        .and_then(|p| p.selinux_label().as_deref())
-        .is_some_and(|s| !s.is_empty())
-        || spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.mount_label().as_deref())
-            .is_some_and(|s| !s.is_empty());
-    if selinux && !selinux_enabled() {
-        return Err("an SELinux label is set but SELinux is not enabled on this host".into());
+    let labels = [
+        (
+            "process.selinuxLabel",
+            p.and_then(|p| p.selinux_label().as_deref()),
+        ),
+        (
+            "linux.mountLabel",
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.mount_label().as_deref()),
+        ),
+    ];
+    match labels
+        .iter()
+        .find(|(_, l)| l.is_some_and(|s| !s.is_empty()))
+    {
+        Some((field, _)) if !selinux_enabled() => Err(format!(
+            "{field} is set but SELinux is not enabled on this host"
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Open the LSM exec-attribute files while /proc is still the host's, so

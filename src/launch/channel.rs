@@ -46,6 +46,8 @@ pub struct InitPlan {
     pub extra_env: Vec<String>,
     /// Inherited fd of the connected console socket, if a pty is wanted.
     pub console_fd: Option<RawFd>,
+    /// linux.mountLabel, when SELinux is on to apply it.
+    pub mount_label: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -222,6 +222,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
             extra_fds,
             extra_env,
             console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+            mount_label: mount_label(&bundle.spec),
         },
     );
     drop(console);
@@ -438,6 +439,16 @@ fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<
         trees.push(tree);
     }
     Ok((idx, trees))
+}
+
+/// linux.mountLabel labels the container's own filesystems. `check_lsm`
+/// has already refused it on a host without SELinux.
+fn mount_label(spec: &oci_spec::runtime::Spec) -> Option<String> {
+    spec.linux()
+        .as_ref()?
+        .mount_label()
+        .clone()
+        .filter(|l| !l.is_empty())
 }
 
 /// The container's init as the handshake found it.

@@ -46,8 +46,19 @@ fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-fn empty_ro_tmpfs() -> Result<OwnedFd> {
+fn empty_ro_tmpfs(label: Option<&str>) -> Result<OwnedFd> {
     let fs = sys::fsopen(c"tmpfs").ctx(|| "fsopen tmpfs".into())?;
+    if let Some(l) = label {
+        let l = std::ffi::CString::new(l)
+            .map_err(|_| InitError::new("NUL byte in linux.mountLabel"))?;
+        sys::fsconfig(
+            fs.as_raw_fd(),
+            libc::FSCONFIG_SET_STRING,
+            Some(c"context"),
+            Some(&l),
+        )
+        .ctx(|| "fsconfig context (linux.mountLabel)".into())?;
+    }
     sys::fsconfig(
         fs.as_raw_fd(),
         libc::FSCONFIG_SET_STRING,
@@ -71,7 +82,7 @@ fn empty_ro_tmpfs() -> Result<OwnedFd> {
     sys::fsmount(fs.as_raw_fd(), attrs).ctx(|| "fsmount tmpfs".into())
 }
 
-pub fn mask(root: &OwnedFd, masked: &[String]) -> Result<()> {
+pub fn mask(root: &OwnedFd, masked: &[String], label: Option<&str>) -> Result<()> {
     if masked.is_empty() {
         return Ok(());
     }
@@ -92,7 +103,7 @@ pub fn mask(root: &OwnedFd, masked: &[String]) -> Result<()> {
                 Some(first) => {
                     clone_tree(first, false).ctx(|| format!("cloning the mask tmpfs for {p}"))?
                 }
-                None => empty_ro_tmpfs()?,
+                None => empty_ro_tmpfs(label)?,
             }
         } else {
             if dev_null.is_none() {

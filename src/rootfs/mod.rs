@@ -31,6 +31,7 @@ use crate::sys;
 pub struct Mounted {
     root: OwnedFd,
     own_mntns: bool,
+    mount_label: Option<String>,
 }
 
 impl Mounted {
@@ -190,7 +191,11 @@ pub fn prepare(spec: &Spec, plan: &InitPlan, idmapped: IdMappedSources) -> Resul
         Mode::empty(),
     )
     .ctx(|| "opening /".into())?;
-    Ok(Mounted { root, own_mntns })
+    Ok(Mounted {
+        root,
+        own_mntns,
+        mount_label: plan.mount_label.clone(),
+    })
 }
 
 pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
@@ -200,6 +205,7 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
         linux
             .and_then(|l| l.masked_paths().as_deref())
             .unwrap_or(&[]),
+        m.mount_label.as_deref(),
     )?;
     masked::readonly(
         &m.root,

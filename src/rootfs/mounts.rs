@@ -101,8 +101,17 @@ fn apply(
             let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
                 .ctx(|| format!("creating {}", dest.display()))?;
             let source = m.source().as_deref().map(cpath).transpose()?;
-            let data = (!opts.data.is_empty())
-                .then(|| cstr(&opts.data.join(",")))
+            let mut data = opts.data.clone();
+            // As runc: proc and sysfs keep their own labels, and mqueue
+            // takes no context= option (its root is labelled below).
+            let label = plan.mount_label.as_deref();
+            if let Some(l) = label
+                && !matches!(typ, "proc" | "sysfs" | "mqueue")
+            {
+                data.push(context_option(l));
+            }
+            let data = (!data.is_empty())
+                .then(|| cstr(&data.join(",")))
                 .transpose()?;
             let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
             if opts.copy_up {
@@ -116,9 +125,24 @@ fn apply(
                 data.as_deref(),
             )
             .ctx(|| "mount".into())?;
+            if let Some(l) = label
+                && typ == "mqueue"
+            {
+                let top =
+                    paths::open_in_root(root.as_raw_fd(), dest, libc::O_RDONLY | libc::O_DIRECTORY)
+                        .ctx(|| format!("reopening {}", dest.display()))?;
+                sys::fsetxattr(top.as_raw_fd(), c"security.selinux", l.as_bytes())
+                    .ctx(|| "labelling the mqueue mount (linux.mountLabel)".into())?;
+            }
             after_mount(root, dest, &opts)
         }
     }
+}
+
+/// The mount option that labels a filesystem with linux.mountLabel, quoted
+/// because MLS labels hold commas ("s0:c1,c2").
+fn context_option(label: &str) -> String {
+    format!("context=\"{label}\"")
 }
 
 /// A tmpfs that starts with a copy of the directory it covers.
@@ -339,4 +363,15 @@ fn mount_cgroup(
             .ctx(|| "making cgroup tmpfs read-only".into())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mount_label_option_is_quoted() {
+        assert_eq!(
+            super::context_option("system_u:object_r:container_file_t:s0:c1,c2"),
+            r#"context="system_u:object_r:container_file_t:s0:c1,c2""#
+        );
+    }
 }

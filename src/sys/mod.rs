@@ -319,6 +319,15 @@ pub fn fsconfig(
     Ok(())
 }
 
+/// fsetxattr(2): set an extended attribute on an open file.
+pub fn fsetxattr(fd: RawFd, name: &CStr, value: &[u8]) -> nix::Result<()> {
+    // SAFETY: name is NUL-terminated; value is a live buffer of its length.
+    check(unsafe {
+        libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) as libc::c_long
+    })?;
+    Ok(())
+}
+
 /// fsmount(2): turn a configured context into a detached mount.
 pub fn fsmount(fsfd: RawFd, attrs: u64) -> nix::Result<OwnedFd> {
     // SAFETY: integer arguments only.
