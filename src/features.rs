@@ -17,18 +17,7 @@ pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
     if spec.hooks().is_some() {
         out.push("hooks");
     }
-    if let Some(l) = spec.linux() {
-        let checks: &[(&'static str, bool)] = &[(
-            "linux.intelRdt",
-            l.intel_rdt().is_some() && resctrl_mounted(),
-        )];
-        out.extend(checks.iter().filter(|(_, on)| *on).map(|(n, _)| *n));
-    }
     out
-}
-
-fn resctrl_mounted() -> bool {
-    std::path::Path::new("/sys/fs/resctrl/schemata").exists()
 }
 
 pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
@@ -36,11 +25,9 @@ pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
         .linux()
         .as_ref()
         .is_some_and(|l| l.intel_rdt().is_some())
-        && !resctrl_mounted()
+        && crate::intelrdt::mountpoint().is_none()
     {
-        anyhow::bail!(
-            "linux.intelRdt is set but resctrl is not mounted at /sys/fs/resctrl on this host"
-        );
+        anyhow::bail!("linux.intelRdt is set but resctrl is not mounted on this host");
     }
     match unimplemented_fields(spec).first() {
         Some(f) => anyhow::bail!("{f} is not implemented yet"),
@@ -86,7 +73,7 @@ pub fn document() -> Value {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": crate::intelrdt::mountpoint().is_some()},
             "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },

@@ -9,6 +9,7 @@ mod container;
 mod features;
 mod foreground;
 mod init;
+mod intelrdt;
 mod launch;
 mod logging;
 mod namespaces;

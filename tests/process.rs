@@ -366,6 +366,42 @@ fn selinux_labels_fail_clearly_without_selinux() {
     assert!(err.contains("process.selinuxLabel is set"), "{err}");
 }
 
+/// resctrl's mount point, if this host has one.
+fn resctrl() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find(|l| {
+            l.split(" - ")
+                .nth(1)
+                .is_some_and(|t| t.starts_with("resctrl "))
+        })
+        .and_then(|l| l.split(' ').nth(4).map(std::path::PathBuf::from))
+}
+
+#[test]
+fn intel_rdt_joins_its_own_group_or_fails_clearly_without_resctrl() {
+    require_root!();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.config["linux"]["intelRdt"] = json!({"enableMonitoring": false});
+    b.save();
+    let id = b.id("rdt");
+    let Some(root) = resctrl() else {
+        let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+        assert!(
+            err.contains("linux.intelRdt is set but resctrl is not mounted on this host"),
+            "{err}"
+        );
+        assert!(!b.state_dir_exists(&id) && cgroup_dirs(&id).is_empty());
+        return;
+    };
+    b.create(&id);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let tasks = std::fs::read_to_string(root.join(&id).join("tasks")).unwrap();
+    assert!(tasks.lines().any(|t| t == pid.to_string()), "{tasks}");
+    b.ok(&["delete", "--force", &id]);
+    assert!(!root.join(&id).exists(), "the group made for it is gone");
+}
+
 #[test]
 fn exec_failure_names_the_program() {
     require_root!();

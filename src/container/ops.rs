@@ -127,6 +127,9 @@ impl Container {
             rounds += 1;
         }
         cg.destroy()?;
+        if let Some(rdt) = &self.state.intel_rdt {
+            crate::intelrdt::remove(rdt).map_err(|e| OpError::Remove(rdt.group.clone(), e))?;
+        }
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

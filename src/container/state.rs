@@ -32,6 +32,9 @@ pub struct State {
     /// The container has its own pid namespace: killing its init kills all.
     #[serde(default)]
     pub own_pid_ns: bool,
+    /// resctrl groups to remove on delete (linux.intelRdt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::intelrdt::RdtState>,
 }
 
 impl State {

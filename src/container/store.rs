@@ -157,6 +157,7 @@ impl State {
             annotations: None,
             cgroup: Default::default(),
             own_pid_ns: false,
+            intel_rdt: None,
         }
     }
 }

@@ -56,6 +56,7 @@ pub struct Created {
 struct Cleanup<'a> {
     dir: &'a Path,
     cgroup: Option<FsManager>,
+    rdt: Option<crate::intelrdt::RdtState>,
     child: Option<(i32, OwnedFd)>,
     armed: bool,
 }
@@ -78,6 +79,11 @@ impl Drop for Cleanup<'_> {
             if let Err(e) = cg.destroy() {
                 crate::warn!("cleaning up cgroup: {e}");
             }
+        }
+        if let Some(rdt) = &self.rdt
+            && let Err(e) = crate::intelrdt::remove(rdt)
+        {
+            crate::warn!("cleaning up resctrl group {}: {e}", rdt.group.display());
         }
         let _ = std::fs::remove_dir_all(self.dir);
     }
@@ -117,6 +123,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     let mut cleanup = Cleanup {
         dir: &dir,
         cgroup: None,
+        rdt: None,
         child: None,
         armed: true,
     };
@@ -202,6 +209,16 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         cg.paths()
     );
     cleanup.child = Some((pid, pidfd));
+    // The init stage has not run container code yet; whatever it forks
+    // (the init itself, in a new pid namespace) inherits the group.
+    if let Some(rdt) = linux.and_then(|l| l.intel_rdt().as_ref()) {
+        let root = crate::intelrdt::mountpoint()
+            .ok_or_else(|| anyhow!("linux.intelRdt is set but resctrl is not mounted"))?;
+        cleanup.rdt = Some(
+            crate::intelrdt::apply(&root, rdt, opts.id, pid)
+                .map_err(|e| anyhow!("linux.intelRdt: {e}"))?,
+        );
+    }
 
     let result = drive_init(
         &parent_end,
@@ -266,6 +283,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
             .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         cgroup: cg.paths().clone(),
         own_pid_ns,
+        intel_rdt: cleanup.rdt.clone(),
     };
     state.save(&dir)?;
     crate::debug!("container {} ready, init pid {init_pid}", opts.id);

@@ -73,6 +73,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
         crate::rootfs::idmap::validate(m, userns).map_err(SpecError::Invalid)?;
     }
     crate::netdev::validate(spec).map_err(SpecError::Invalid)?;
+    if let Some(rdt) = linux.and_then(|l| l.intel_rdt().as_ref()) {
+        crate::intelrdt::validate(rdt).map_err(SpecError::Invalid)?;
+    }
     crate::sysctl::validate(spec).map_err(SpecError::Invalid)?;
     if spec.root().as_ref().is_none() {
         return invalid("root must be specified");
