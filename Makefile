@@ -3,7 +3,7 @@ CARGO ?= cargo
 HULL := target/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test test-cgroupv2 lint fmt clean
+.PHONY: all deps build demo shell test test-cgroupv2 bench lint fmt clean
 
 all: build
 
@@ -32,6 +32,10 @@ test: deps
 test-cgroupv2: deps
 	$(CARGO) test --release --no-run
 	integration/vm/cgroupv2.sh $(HULL) $$($(CARGO) test --release --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$$/\1/p')
+
+# create -> start -> delete timed against crun and runc (hyperfine).
+bench: deps build
+	integration/bench.sh $(HULL)
 
 lint:
 	$(CARGO) fmt --check

@@ -217,6 +217,9 @@ fn missing_device_or_network_namespace_is_refused() {
         err.contains("no network device \\\"hullnosuch0\\\" on the host"),
         "{err}"
     );
+    // One error, from the parent: the init stage is gone before it could
+    // add a confusing one of its own.
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!b.state_dir_exists(&id) && cgroup_dirs(&id).is_empty());
 
     b.config["linux"]["namespaces"]

@@ -119,6 +119,10 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         extra_env.push("LISTEN_PID=1".to_string());
     }
 
+    // Made before the cleanup guard, so it is dropped after it: on failure
+    // the init stage is killed before it could see the channel close and
+    // report a second, confusing error of its own.
+    let (parent_end, child_end) = Channel::pair(min_fd)?;
     let (dir, lock) = store.create_dir(opts.id)?;
     let mut cleanup = Cleanup {
         dir: &dir,
@@ -172,7 +176,6 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
             .context("protecting hull's binary for the init stage")?,
         min_fd,
     )?;
-    let (parent_end, child_end) = Channel::pair(min_fd)?;
     let ns = namespaces::plan(&bundle.spec);
     let own_pid_ns = namespaces::has(&bundle.spec, oci_spec::runtime::LinuxNamespaceType::Pid);
 
