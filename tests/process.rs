@@ -53,6 +53,57 @@ fn capabilities_and_no_new_privs() {
 }
 
 #[test]
+fn capabilities_the_host_withholds_are_left_out_with_a_warning() {
+    require_root!();
+    // A capability missing from our bounding set (this host withholds
+    // CAP_SYS_RESOURCE from everything it runs).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = u64::from_str_radix(&status_field(&status, "CapBnd"), 16).unwrap();
+    let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let Some(bit) = (0..=last).find(|b| bnd & (1 << b) == 0) else {
+        eprintln!("skipped: no capability is withheld from hull on this host");
+        return;
+    };
+    // capabilities(7) numbering, for the few a host plausibly withholds.
+    let names = [
+        (24, "CAP_SYS_RESOURCE"),
+        (16, "CAP_SYS_MODULE"),
+        (17, "CAP_SYS_RAWIO"),
+        (25, "CAP_SYS_TIME"),
+        (22, "CAP_SYS_BOOT"),
+        (33, "CAP_MAC_ADMIN"),
+        (32, "CAP_MAC_OVERRIDE"),
+        (38, "CAP_PERFMON"),
+        (39, "CAP_BPF"),
+    ];
+    let Some((_, name)) = names.iter().find(|(b, _)| *b == bit) else {
+        eprintln!("skipped: withheld capability {bit} has no name in this test");
+        return;
+    };
+    let (code, out, err) = run_in(
+        |c| {
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set] = json!(["CAP_CHOWN", name]);
+            }
+        },
+        "grep CapEff /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!(
+            "ignoring unknown or unavailable capabilities: [{name}]"
+        )),
+        "{err}"
+    );
+    let eff = u64::from_str_radix(&status_field(&out, "CapEff"), 16).unwrap();
+    assert_eq!(eff, 1 << 0, "only CAP_CHOWN: {out}");
+}
+
+#[test]
 fn user_groups_and_umask() {
     require_root!();
     let (code, out, err) = run_in(

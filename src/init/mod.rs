@@ -56,6 +56,7 @@ impl<T> Ctx<T> for std::io::Result<T> {
     }
 }
 
+pub use process::unavailable_caps;
 pub use tuning::check_lsm;
 
 /// The environment variable carrying the channel fd into the init stage.

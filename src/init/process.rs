@@ -279,25 +279,36 @@ fn drop_bounding(bounding: &Option<Capabilities>) -> Result<()> {
     Ok(())
 }
 
+/// Requested capabilities hull cannot grant (not in its bounding set: the
+/// host withholds them). runtime-spec 1.3, like runc, says to leave them
+/// out with a warning rather than fail; the parent warns, once.
+pub fn unavailable_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Vec<String> {
+    let held = caps::read(None, CapSet::Bounding).unwrap_or_default();
+    let mut missing: Vec<String> = [
+        c.bounding(),
+        c.effective(),
+        c.inheritable(),
+        c.permitted(),
+        c.ambient(),
+    ]
+    .into_iter()
+    .flat_map(to_caps)
+    .filter(|cap| !held.contains(cap))
+    .map(|cap| cap.to_string())
+    .collect();
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
 fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Result<()> {
+    // What we do not hold cannot be granted: left out (see unavailable_caps).
+    let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
     let set = |which: CapSet, caps: CapsHashSet| {
+        let caps: CapsHashSet = caps.intersection(&held).copied().collect();
         caps::set(None, which, &caps)
             .map_err(|e| InitError::new(format!("setting {which:?} capabilities: {e}")))
     };
-    // A capability hull itself does not hold cannot be granted: say which.
-    let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
-    let mut missing: Vec<String> = to_caps(c.effective())
-        .union(&to_caps(c.permitted()))
-        .filter(|cap| !held.contains(cap))
-        .map(|cap| cap.to_string())
-        .collect();
-    if !missing.is_empty() {
-        missing.sort();
-        return Err(InitError::new(format!(
-            "unable to apply capabilities {}: not in hull's own permitted set (withheld by the host)",
-            missing.join(", ")
-        )));
-    }
     // Effective must stay a subset of permitted at every step.
     set(CapSet::Effective, to_caps(c.effective()))?;
     set(CapSet::Inheritable, to_caps(c.inheritable()))?;

@@ -95,6 +95,20 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     spec::validate(&bundle.spec)?;
     crate::features::reject_unimplemented(&bundle.spec)?;
     crate::init::check_lsm(&bundle.spec).map_err(|e| anyhow!(e))?;
+    if let Some(c) = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+    {
+        let missing = crate::init::unavailable_caps(c);
+        if !missing.is_empty() {
+            crate::warn!(
+                "ignoring unknown or unavailable capabilities: [{}]",
+                missing.join(" ")
+            );
+        }
+    }
     let process = bundle
         .spec
         .process()

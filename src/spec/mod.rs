@@ -119,7 +119,10 @@ fn without_unknown_caps(raw: &[u8]) -> Option<(Spec, Vec<u8>)> {
     }
     unknown.sort();
     unknown.dedup();
-    crate::warn!("ignoring unknown or unavailable capabilities: {unknown:?}");
+    crate::warn!(
+        "ignoring unknown or unavailable capabilities: [{}]",
+        unknown.join(" ")
+    );
     let cleaned = serde_json::to_vec(&v).ok()?;
     let spec = serde_json::from_slice(&cleaned).ok()?;
     Some((spec, cleaned))
