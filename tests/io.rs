@@ -50,6 +50,22 @@ fn inherit_as_fd3(cmd: &mut std::process::Command, file: &std::fs::File) {
     }
 }
 
+/// `hull run --preserve-fds 1` with `file` as the container's fd 3.
+fn run_with_fd3(b: &Bundle, id: &str, file: &std::fs::File) -> std::process::Output {
+    let mut cmd = b.cmd();
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        id,
+    ])
+    .stdin(Stdio::null());
+    inherit_as_fd3(&mut cmd, file);
+    b.output_of(&mut cmd)
+}
+
 fn read_until(f: &mut std::fs::File, needle: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     let mut out = String::new();
@@ -135,18 +151,7 @@ fn preserve_fds_pass_exactly_the_asked_fds() {
     let data = b.dir.join("data");
     std::fs::write(&data, "via-fd-3").unwrap();
     let file = std::fs::File::open(&data).unwrap();
-    let mut cmd = b.cmd();
-    cmd.args([
-        "run",
-        "--preserve-fds",
-        "1",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &id,
-    ])
-    .stdin(Stdio::null());
-    inherit_as_fd3(&mut cmd, &file);
-    let out = b.output_of(&mut cmd);
+    let out = run_with_fd3(&b, &id, &file);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -254,4 +259,42 @@ fn listen_fds_are_passed_when_addressed_to_hull() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// CVE-2024-21626: a cwd of /proc/self/fd/N, N a host directory handed to
+/// the container, is refused; and a seccomp profile that denies getcwd(2)
+/// (loaded before the cwd check when noNewPrivileges is false) does not
+/// break the check for a good cwd (runtime-tools linux_seccomp).
+#[test]
+fn cwd_through_a_passed_host_directory_is_refused() {
+    require_root!();
+    let mut b = Bundle::new(&["ls"]);
+    let host_dir = b.dir.join("host-secret");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let dir = std::fs::File::open(&host_dir).unwrap();
+    let deny_getcwd = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]});
+    b.config["process"]["noNewPrivileges"] = false.into();
+    for seccomp in [None, Some(&deny_getcwd)] {
+        if let Some(s) = seccomp {
+            b.config["linux"]["seccomp"] = s.clone();
+        }
+        for (cwd, allowed) in [("/proc/self/fd/3", false), ("/tmp", true)] {
+            b.config["process"]["cwd"] = cwd.into();
+            b.save();
+            let id = b.id("cwdfd");
+            let out = run_with_fd3(&b, &id, &dir);
+            let err = String::from_utf8_lossy(&out.stderr);
+            let what = format!("cwd {cwd}, getcwd denied: {}", seccomp.is_some());
+            assert_eq!(out.status.success(), allowed, "{what}: {err}");
+            // Refused while resolving it inside the rootfs (no magic
+            // links), before the chdir-time check is even reached.
+            if !allowed {
+                assert!(
+                    err.contains("cwd /proc/self/fd/3: Too many symbolic links"),
+                    "{what}: {err}"
+                );
+            }
+        }
+    }
 }

@@ -90,14 +90,18 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
         .ctx(|| format!("chdir to cwd ({:?}) set in config.json", cwd.display()))?;
     // CVE-2024-21626: a cwd that resolved through a leaked host fd would sit
     // outside our root; the kernel then reports it as "(unreachable)".
-    match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => {}
-        _ => {
-            return Err(InitError::new(format!(
-                "current working directory {} is outside of the container root",
-                cwd.display()
-            )));
-        }
+    let inside = match nix::unistd::getcwd() {
+        Ok(p) => p.is_absolute(),
+        // A seccomp profile already loaded (noNewPrivileges false) may deny
+        // getcwd itself: climb ".." instead.
+        Err(Errno::EPERM | Errno::EACCES | Errno::ENOSYS) => cwd_reaches_root(),
+        Err(_) => false,
+    };
+    if !inside {
+        return Err(InitError::new(format!(
+            "current working directory {} is outside of the container root",
+            cwd.display()
+        )));
     }
     if let Some(mask) = user.umask() {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
@@ -259,6 +263,39 @@ fn apply_rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Whether climbing ".." from the cwd meets our root. The kernel stops ".."
+/// at the root, so a cwd inside it gets there; a directory reached through
+/// a leaked host fd climbs to the top of its own tree (where ".." is itself)
+/// without ever passing our root.
+fn cwd_reaches_root() -> bool {
+    use nix::fcntl::{OFlag, open, openat};
+    use nix::sys::stat::{Mode, fstat};
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let id = |st: nix::sys::stat::FileStat| (st.st_dev, st.st_ino);
+    let Ok(root) = open("/", flags, Mode::empty()).and_then(fstat) else {
+        return false;
+    };
+    let Ok(mut dir) = open(".", flags, Mode::empty()) else {
+        return false;
+    };
+    // PATH_MAX bounds the depth of any directory we could chdir into.
+    for _ in 0..libc::PATH_MAX {
+        let Ok(here) = fstat(&dir) else { return false };
+        if id(here) == id(root) {
+            return true;
+        }
+        let Ok(up) = openat(&dir, "..", flags, Mode::empty()) else {
+            return false;
+        };
+        match fstat(&up) {
+            Ok(st) if id(st) == id(here) => return false,
+            Ok(_) => dir = up,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
     set.iter()
         .flatten()
@@ -336,4 +373,60 @@ fn reset_signals() {
         let _ = unsafe { signal(sig, SigHandler::SigDfl) };
     }
     let _ = SigSet::empty().thread_set_mask();
+}
+
+#[cfg(test)]
+mod tests {
+    /// In a child (the test harness is multi-threaded: only syscalls, no
+    /// allocation, between fork and _exit): chroot into `root` with the cwd
+    /// at `cwd`, and report what cwd_reaches_root says.
+    fn reaches_root_after_chroot(root: &std::ffi::CStr, cwd: &std::ffi::CStr) -> bool {
+        // SAFETY: the child only makes syscalls and leaves with _exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                // SAFETY: plain syscalls on NUL-terminated paths.
+                let ok =
+                    unsafe { libc::chdir(cwd.as_ptr()) == 0 && libc::chroot(root.as_ptr()) == 0 };
+                let code = if !ok {
+                    2
+                } else if super::cwd_reaches_root() {
+                    0
+                } else {
+                    1
+                };
+                // SAFETY: leaving the forked child without unwinding.
+                unsafe { libc::_exit(code) }
+            }
+            pid if pid > 0 => {
+                let mut status = 0;
+                // SAFETY: waiting for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) != 2);
+                libc::WEXITSTATUS(status) == 0
+            }
+            _ => panic!("fork failed"),
+        }
+    }
+
+    #[test]
+    fn cwd_outside_the_root_does_not_reach_it() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: chroot needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("hull-cwd-{}", std::process::id()));
+        std::fs::create_dir_all(base.join("root/inside/deep")).unwrap();
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        let c = |p: std::path::PathBuf| {
+            std::ffi::CString::new(p.into_os_string().into_encoded_bytes()).unwrap()
+        };
+        let root = c(base.join("root"));
+        assert!(reaches_root_after_chroot(
+            &root,
+            &c(base.join("root/inside/deep"))
+        ));
+        assert!(!reaches_root_after_chroot(&root, &c(base.join("outside"))));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
