@@ -61,15 +61,23 @@ cycle() { # runtime binary, state root
 args=(--warmup 5 --runs "$runs" --export-markdown "$work/result.md")
 cmds=(-n hull "$(cycle "$hull" "$work/hull")" -n runc "$(cycle runc "$work/runc")")
 # crun needs hugetlb on a v1 hierarchy on this hybrid host.
+crun_ok=1
 if grep -qw hugetlb $unified/cgroup.controllers 2>/dev/null && ! [[ -d /sys/fs/cgroup/hugetlb ]]; then
-  # Only the root's own switch is touched, and only if no cgroup uses it.
-  if grep -qw hugetlb $unified/cgroup.subtree_control; then
-    echo -hugetlb >$unified/cgroup.subtree_control && hugetlb_enabled=1
+  # Turning hugetlb off in the root would drop every child's hugetlb
+  # limits: only when none has one.
+  limited=$(grep -Lx max $unified/*/hugetlb.*.max 2>/dev/null | head -n 1 || true)
+  if [[ -n $limited ]]; then
+    echo "bench: $limited sets a hugetlb limit; not moving hugetlb, so no crun" >&2
+    crun_ok=
+  else
+    if grep -qw hugetlb $unified/cgroup.subtree_control; then
+      echo -hugetlb >$unified/cgroup.subtree_control && hugetlb_enabled=1
+    fi
+    mkdir /sys/fs/cgroup/hugetlb && hugetlb_moved=1
+    mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
   fi
-  mkdir /sys/fs/cgroup/hugetlb && hugetlb_moved=1
-  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
 fi
-cmds+=(-n crun "$(cycle crun "$work/crun")")
+[[ -z $crun_ok ]] || cmds+=(-n crun "$(cycle crun "$work/crun")")
 # The same binaries with hugetlb in the same place for all three.
 hyperfine "${args[@]}" "${cmds[@]}"
 cat "$work/result.md"

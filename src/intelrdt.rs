@@ -33,13 +33,18 @@ pub struct RdtState {
     pub mon: Option<PathBuf>,
 }
 
+/// closID as given: None when unset or empty; "/" is the root group.
+fn clos_id(rdt: &LinuxIntelRdt) -> Option<&str> {
+    rdt.clos_id().as_deref().filter(|c| !c.is_empty())
+}
+
 fn valid_clos(id: &str) -> bool {
-    !id.is_empty() && id != "." && id != ".." && !id.contains('/')
+    id == "/" || (id != "." && id != ".." && !id.contains('/'))
 }
 
 /// Config checks, before anything exists.
 pub fn validate(rdt: &LinuxIntelRdt) -> Result<(), String> {
-    if let Some(c) = rdt.clos_id()
+    if let Some(c) = clos_id(rdt)
         && !valid_clos(c)
     {
         return Err(format!(
@@ -47,6 +52,44 @@ pub fn validate(rdt: &LinuxIntelRdt) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// One schemata line, "L3:0=ff;1=f0", as resource and (domain, value)s.
+/// Values are compared as numbers: the kernel reads back "000ff" for "ff"
+/// (cache masks are hex, bandwidth decimal).
+fn parse_line(line: &str) -> Option<(String, Vec<(String, u64)>)> {
+    let (res, doms) = line.trim().split_once(':')?;
+    let radix = if res.trim().starts_with("MB") { 10 } else { 16 };
+    let doms = doms
+        .split(';')
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| {
+            let (id, v) = d.split_once('=')?;
+            Some((
+                id.trim().to_string(),
+                u64::from_str_radix(v.trim(), radix).ok()?,
+            ))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((res.trim().to_string(), doms))
+}
+
+/// Requested lines that an existing group's schemata does not match.
+fn mismatches(requested: &str, existing: &str) -> Vec<String> {
+    let have: Vec<_> = existing.lines().filter_map(parse_line).collect();
+    requested
+        .lines()
+        .filter(|want| {
+            let Some((res, doms)) = parse_line(want) else {
+                return true;
+            };
+            let Some((_, cur)) = have.iter().find(|(r, _)| *r == res) else {
+                return true;
+            };
+            doms.iter().any(|d| !cur.contains(d))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// The schemata file content the config asks for (empty: leave it alone).
@@ -75,10 +118,29 @@ fn explain(root: &Path, what: String, e: std::io::Error) -> String {
 
 /// Put `pid` into the container's resctrl groups under `root`.
 pub fn apply(root: &Path, rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<RdtState, String> {
-    let clos = rdt.clos_id().as_deref().filter(|c| !c.is_empty());
-    let group = root.join(clos.unwrap_or(id));
-    let schemata = schemata(rdt);
-    if clos.is_some() && schemata.is_empty() && !group.is_dir() {
+    let clos = clos_id(rdt);
+    let group = match clos {
+        Some("/") => root.to_path_buf(),
+        c => root.join(c.unwrap_or(id)),
+    };
+    let mut schemata = schemata(rdt);
+    if clos.is_some() && group.is_dir() {
+        // Someone else's group, maybe shared: never rewrite its limits,
+        // only check they are the ones asked for (runtime-spec).
+        if !schemata.is_empty() {
+            let existing = std::fs::read_to_string(group.join("schemata"))
+                .map_err(|e| format!("reading {}/schemata: {e}", group.display()))?;
+            let differ = mismatches(&schemata, &existing);
+            if !differ.is_empty() {
+                return Err(format!(
+                    "closID group {} exists with schemata that do not match {:?}",
+                    group.display(),
+                    differ.join("; ")
+                ));
+            }
+        }
+        schemata.clear();
+    } else if clos.is_some() && schemata.is_empty() {
         return Err(format!(
             "intelRdt closID group {} does not exist (it must be pre-created when no schemata are given)",
             group.display()
@@ -237,12 +299,49 @@ mod tests {
 
     #[test]
     fn clos_names_are_checked() {
-        for bad in ["", ".", "..", "a/b"] {
+        for bad in [".", "..", "a/b", "/x"] {
             assert!(
                 validate(&rdt(serde_json::json!({"closID": bad}))).is_err(),
                 "{bad}"
             );
         }
-        assert!(validate(&rdt(serde_json::json!({"closID": "gold"}))).is_ok());
+        for ok in ["gold", "/", ""] {
+            assert!(
+                validate(&rdt(serde_json::json!({"closID": ok}))).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn existing_clos_schemata_are_compared_never_written() {
+        let root = fake_root("cmp");
+        std::fs::create_dir(root.join("gold")).unwrap();
+        let current = "    L3:0=000ff;1=000f0\n    MB:0=100;1= 50\n";
+        std::fs::write(root.join("gold/schemata"), current).unwrap();
+        let ok = rdt(
+            serde_json::json!({"closID": "gold", "l3CacheSchema": "L3:0=ff;1=f0",
+            "memBwSchema": "MB:1=50"}),
+        );
+        assert!(!apply(&root, &ok, "c1", 7).unwrap().remove_group);
+        let bad = rdt(serde_json::json!({"closID": "gold", "l3CacheSchema": "L3:0=f"}));
+        let err = apply(&root, &bad, "c2", 8).unwrap_err();
+        assert!(err.contains("do not match \"L3:0=f\""), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("gold/schemata")).unwrap(),
+            current,
+            "the shared group's limits are untouched"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn root_clos_is_the_default_group() {
+        let root = fake_root("rootclos");
+        let s = apply(&root, &rdt(serde_json::json!({"closID": "/"})), "c1", 9).unwrap();
+        assert_eq!(s.group, root);
+        assert!(!s.remove_group);
+        assert_eq!(std::fs::read_to_string(root.join("tasks")).unwrap(), "9");
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -18,7 +18,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, LinuxNetDevice, Spec};
 
-use crate::netlink::Route;
+use crate::netlink::{Link, Route};
 
 fn devices(spec: &Spec) -> Option<&HashMap<String, LinuxNetDevice>> {
     spec.linux()
@@ -117,9 +117,10 @@ fn move_one(
     name: &str,
     new_name: &str,
 ) -> Result<()> {
-    let index = host
-        .index_of(name)?
+    let link = host
+        .link(name)?
         .ok_or_else(|| anyhow!("no network device {name:?} on the host"))?;
+    let index = link.index;
     let keep: Vec<_> = host
         .addresses(index)
         .context("listing its addresses")?
@@ -127,22 +128,34 @@ fn move_one(
         .filter(|a| a.is_permanent_global())
         .collect();
     let before = inside.links().context("listing the container's links")?;
-    if !new_name.contains('%') && before.iter().any(|(_, n)| n == new_name) {
+    let template = new_name.contains('%');
+    if !template && before.iter().any(|l| l.name == new_name) {
         bail!("a device named {new_name:?} already exists in the container's network namespace");
     }
     // Down first, so nothing on the host uses it half-moved.
     host.set_up(index, false).context("setting it down")?;
     if let Err(e) = host.move_to(index, new_name, netns) {
-        let _ = host.set_up(index, true);
+        if link.up {
+            let _ = host.set_up(index, true);
+        }
         return Err(anyhow!("{}", e.desc())).context(format!("moving it as {new_name:?}"));
     }
-    // The kernel keeps the index when it is free there, else picks one; a
-    // "%d" name is chosen by the kernel too: find the newcomer.
-    let after = inside.links().context("listing the container's links")?;
-    let (new_index, final_name) = after
-        .into_iter()
-        .find(|l| !before.contains(l))
-        .ok_or_else(|| anyhow!("it did not appear in the container's namespace"))?;
+    // The kernel keeps the index when it is free there, else picks one. By
+    // name when we know it; a "%d" name is the kernel's choice: the newcomer.
+    let moved = if template {
+        inside.links()?.into_iter().find(|l| {
+            !before
+                .iter()
+                .any(|b| b.index == l.index && b.name == l.name)
+        })
+    } else {
+        inside.link(new_name)?
+    };
+    let Link {
+        index: new_index,
+        name: final_name,
+        ..
+    } = moved.ok_or_else(|| anyhow!("it did not appear in the container's namespace"))?;
     for a in &keep {
         inside
             .add_address(new_index, a)

@@ -55,6 +55,14 @@ impl Address {
     }
 }
 
+/// A network interface as a link dump shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub index: i32,
+    pub name: String,
+    pub up: bool,
+}
+
 /// A NETLINK_ROUTE socket, bound to the network namespace it was made in.
 pub struct Route {
     fd: OwnedFd,
@@ -141,7 +149,10 @@ impl Route {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
+            let n = match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(Errno::EINTR) => continue,
+                r => r?,
+            };
             let mut b = &buf[..n];
             while b.len() >= NLMSG_HDRLEN {
                 let len = u32_at(b, 0) as usize;
@@ -165,38 +176,39 @@ impl Route {
                             return Ok(out);
                         }
                     }
-                    libc::NLMSG_DONE => return Ok(out),
+                    // A dump that failed part-way says so in DONE's payload.
+                    libc::NLMSG_DONE => match u32_at(payload, 0) as i32 {
+                        code if code < 0 => return Err(Errno::from_raw(-code)),
+                        _ => return Ok(out),
+                    },
                     _ => out.push(payload.to_vec()),
                 }
             }
         }
     }
 
-    /// Every link in this namespace: (index, name).
-    pub fn links(&mut self) -> nix::Result<Vec<(i32, String)>> {
+    /// Every link in this namespace.
+    pub fn links(&mut self) -> nix::Result<Vec<Link>> {
         let replies = self.request(libc::RTM_GETLINK, true, 0, &ifinfomsg(0, 0, 0))?;
         Ok(replies
             .iter()
             .filter(|r| r.len() >= IFINFOMSG_LEN)
             .filter_map(|r| {
                 let index = u32_at(r, 4) as i32;
+                let up = u32_at(r, 8) & libc::IFF_UP as u32 != 0;
                 let name = attrs(&r[IFINFOMSG_LEN..])
                     .find(|(t, _)| *t == libc::IFLA_IFNAME)
                     .map(|(_, d)| {
                         String::from_utf8_lossy(d.split(|c| *c == 0).next().unwrap_or(d))
                             .into_owned()
                     })?;
-                Some((index, name))
+                Some(Link { index, name, up })
             })
             .collect())
     }
 
-    pub fn index_of(&mut self, name: &str) -> nix::Result<Option<i32>> {
-        Ok(self
-            .links()?
-            .into_iter()
-            .find(|(_, n)| n == name)
-            .map(|(i, _)| i))
+    pub fn link(&mut self, name: &str) -> nix::Result<Option<Link>> {
+        Ok(self.links()?.into_iter().find(|l| l.name == name))
     }
 
     pub fn set_up(&mut self, index: i32, up: bool) -> nix::Result<()> {
@@ -210,8 +222,10 @@ impl Route {
         Ok(())
     }
 
-    /// Move a link into the network namespace `netns`, renaming it to
-    /// `name` in the same request so the two can never half-happen.
+    /// Move a link into the network namespace `netns` and rename it to
+    /// `name`, in one request. The kernel still does it in two steps: if the
+    /// rename fails, the link is left in `netns` under its old name (the
+    /// failed create then tears that namespace down).
     pub fn move_to(&mut self, index: i32, name: &str, netns: &impl AsFd) -> nix::Result<()> {
         let mut body = ifinfomsg(index, 0, 0);
         let mut cname = name.as_bytes().to_vec();

@@ -669,3 +669,40 @@ fn devices_are_bound_from_the_host_in_a_user_namespace() {
         "{out}"
     );
 }
+
+#[test]
+fn idmapped_mount_keeps_the_locks_of_the_container_mount_namespace() {
+    require_root!();
+    // A read-only host mount stays read-only for a container root in a user
+    // namespace: the id-mapped clone is made inside the container's mount
+    // namespace, where the kernel has locked that flag.
+    let Some((mut b, src)) =
+        idmap_bundle("mount -o remount,bind,rw /tmp 2>/dev/null && echo REMOUNTED || echo LOCKED")
+    else {
+        return;
+    };
+    for args in [
+        vec!["--bind", src.to_str().unwrap(), src.to_str().unwrap()],
+        vec!["-o", "remount,bind,ro", src.to_str().unwrap()],
+    ] {
+        assert!(
+            std::process::Command::new("mount")
+                .args(&args)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let _guard = HostMount(src.clone());
+    b.add_user_namespace(100000, 65536);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
+    }
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/tmp", "type": "bind", "source": src, "options": ["rbind", "idmap"]}),
+    );
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "LOCKED");
+}

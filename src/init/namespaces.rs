@@ -89,11 +89,17 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
         // The child is the init. It gets no parent death signal: its
         // parent exits right away; if `hull create` dies instead, the init's
         // next message fails and it exits.
+        // The init speaks only once the parent knows its pid: it waits for
+        // the intermediate stage (and its end of this pipe) to be gone.
+        let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx(|| "pipe".into())?;
         if let Some(child) = sys::fork().ctx(|| "forking into the pid namespace".into())? {
             let _ = chan.send(&FromInit::InitPid(child));
             // SAFETY: the intermediate stage's job is done.
             unsafe { libc::_exit(0) }
         }
+        drop(wr);
+        let mut b = [0u8; 1];
+        while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&rd, &mut b) {}
     }
     Ok(())
 }

@@ -266,13 +266,18 @@ fn apply_rlimits(process: &Process) -> Result<()> {
 /// Whether climbing ".." from the cwd meets our root. The kernel stops ".."
 /// at the root, so a cwd inside it gets there; a directory reached through
 /// a leaked host fd climbs to the top of its own tree (where ".." is itself)
-/// without ever passing our root.
+/// without ever passing our root. Directories are told apart by mount and
+/// inode, so the rootfs directory seen through another mount is not "root".
 fn cwd_reaches_root() -> bool {
     use nix::fcntl::{OFlag, open, openat};
     use nix::sys::stat::{Mode, fstat};
+    use std::os::fd::{AsRawFd, OwnedFd};
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let id = |st: nix::sys::stat::FileStat| (st.st_dev, st.st_ino);
-    let Ok(root) = open("/", flags, Mode::empty()).and_then(fstat) else {
+    let id = |fd: &OwnedFd| -> Option<(u64, u64, u64)> {
+        let st = fstat(fd).ok()?;
+        Some((sys::mount_id(fd.as_raw_fd()).ok()?, st.st_dev, st.st_ino))
+    };
+    let Some(root) = open("/", flags, Mode::empty()).ok().as_ref().and_then(id) else {
         return false;
     };
     let Ok(mut dir) = open(".", flags, Mode::empty()) else {
@@ -280,17 +285,17 @@ fn cwd_reaches_root() -> bool {
     };
     // PATH_MAX bounds the depth of any directory we could chdir into.
     for _ in 0..libc::PATH_MAX {
-        let Ok(here) = fstat(&dir) else { return false };
-        if id(here) == id(root) {
+        let Some(here) = id(&dir) else { return false };
+        if here == root {
             return true;
         }
         let Ok(up) = openat(&dir, "..", flags, Mode::empty()) else {
             return false;
         };
-        match fstat(&up) {
-            Ok(st) if id(st) == id(here) => return false,
-            Ok(_) => dir = up,
-            Err(_) => return false,
+        match id(&up) {
+            Some(parent) if parent == here => return false,
+            Some(_) => dir = up,
+            None => return false,
         }
     }
     false
@@ -340,7 +345,13 @@ pub fn unavailable_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Vec<String>
 
 fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Result<()> {
     // What we do not hold cannot be granted: left out (see unavailable_caps).
-    let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
+    // In a user namespace the permitted set is full, but what the bounding
+    // set lacks still cannot be granted (inheritable included).
+    let held: CapsHashSet = caps::read(None, CapSet::Permitted)
+        .unwrap_or_default()
+        .intersection(&caps::read(None, CapSet::Bounding).unwrap_or_default())
+        .copied()
+        .collect();
     let set = |which: CapSet, caps: CapsHashSet| {
         let caps: CapsHashSet = caps.intersection(&held).copied().collect();
         caps::set(None, which, &caps)
@@ -380,13 +391,34 @@ mod tests {
     /// In a child (the test harness is multi-threaded: only syscalls, no
     /// allocation, between fork and _exit): chroot into `root` with the cwd
     /// at `cwd`, and report what cwd_reaches_root says.
-    fn reaches_root_after_chroot(root: &std::ffi::CStr, cwd: &std::ffi::CStr) -> bool {
+    /// With `alias`, the cwd is `root` itself seen through a bind mount at
+    /// `alias` (in a private mount namespace of the child).
+    fn reaches_root_after_chroot(root: &std::ffi::CStr, cwd: &std::ffi::CStr, alias: bool) -> bool {
         // SAFETY: the child only makes syscalls and leaves with _exit.
         match unsafe { libc::fork() } {
             0 => {
                 // SAFETY: plain syscalls on NUL-terminated paths.
-                let ok =
-                    unsafe { libc::chdir(cwd.as_ptr()) == 0 && libc::chroot(root.as_ptr()) == 0 };
+                let ok = unsafe {
+                    let none = std::ptr::null();
+                    (!alias
+                        || (libc::unshare(libc::CLONE_NEWNS) == 0
+                            && libc::mount(
+                                none,
+                                c"/".as_ptr(),
+                                none,
+                                libc::MS_REC | libc::MS_PRIVATE,
+                                none.cast(),
+                            ) == 0
+                            && libc::mount(
+                                root.as_ptr(),
+                                cwd.as_ptr(),
+                                none,
+                                libc::MS_BIND,
+                                none.cast(),
+                            ) == 0))
+                        && libc::chdir(cwd.as_ptr()) == 0
+                        && libc::chroot(root.as_ptr()) == 0
+                };
                 let code = if !ok {
                     2
                 } else if super::cwd_reaches_root() {
@@ -418,15 +450,28 @@ mod tests {
         let base = std::env::temp_dir().join(format!("hull-cwd-{}", std::process::id()));
         std::fs::create_dir_all(base.join("root/inside/deep")).unwrap();
         std::fs::create_dir_all(base.join("outside")).unwrap();
+        std::fs::create_dir_all(base.join("alias")).unwrap();
         let c = |p: std::path::PathBuf| {
             std::ffi::CString::new(p.into_os_string().into_encoded_bytes()).unwrap()
         };
         let root = c(base.join("root"));
         assert!(reaches_root_after_chroot(
             &root,
-            &c(base.join("root/inside/deep"))
+            &c(base.join("root/inside/deep")),
+            false
         ));
-        assert!(!reaches_root_after_chroot(&root, &c(base.join("outside"))));
+        assert!(!reaches_root_after_chroot(
+            &root,
+            &c(base.join("outside")),
+            false
+        ));
+        // The rootfs directory itself, through another mount: same inode,
+        // but not our root.
+        assert!(!reaches_root_after_chroot(
+            &root,
+            &c(base.join("alias")),
+            true
+        ));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -169,6 +169,13 @@ impl Channel {
             if msg.bytes == 0 {
                 return Err(ChannelError::Closed);
             }
+            if msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+                // Some descriptors were dropped (RLIMIT_NOFILE?): the count
+                // can never be reached, so fail rather than wait forever.
+                return Err(
+                    std::io::Error::other("descriptors lost in transit (MSG_CTRUNC)").into(),
+                );
+            }
             let before = out.len();
             for c in msg.cmsgs().map_err(std::io::Error::from)? {
                 if let ControlMessageOwned::ScmRights(fds) = c {

@@ -432,17 +432,30 @@ fn drive_init(
     }
 }
 
-/// The detached id-mapped tree of every id-mapped mount, built here because
-/// only we hold CAP_SYS_ADMIN over the source filesystems. `pid` is in the
-/// container's final user namespace, whose mapping a mount without its own
-/// mappings takes.
+/// The detached id-mapped tree of every id-mapped mount. Built by us, who
+/// hold CAP_SYS_ADMIN over the source filesystems, but from inside the
+/// container's mount namespace (a forked helper joins it): sources resolve
+/// as the container's other binds do, and the clones keep the locks that
+/// mount namespace puts on them (read-only, nosuid, … and locked
+/// submounts, which a container root in a user namespace could otherwise
+/// undo). `pid` is in the container's final namespaces; a mount without
+/// mappings of its own takes that user namespace's.
 fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<OwnedFd>)> {
     use crate::rootfs::idmap as mount_idmap;
     let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
     let idx = mount_idmap::indexes(&bundle.spec);
-    // One user namespace per distinct mapping.
+    let open_ns = |what: &str| {
+        nix::fcntl::open(
+            format!("/proc/{pid}/ns/{what}").as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("opening the container's {what} namespace"))
+    };
+    // One user namespace per distinct mapping, made here: only a process
+    // outside them may write their maps.
     let mut userns: Vec<(Option<String>, OwnedFd)> = Vec::new();
-    let mut trees = Vec::with_capacity(idx.len());
+    let mut plan = Vec::with_capacity(idx.len());
     for &i in &idx {
         let m = &mounts[i];
         let maps = mount_idmap::of(m).and_then(|how| how.maps);
@@ -452,12 +465,7 @@ fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<
             None => {
                 let fd = match maps {
                     Some((u, g)) => idmap::userns_with(u, g)?,
-                    None => nix::fcntl::open(
-                        format!("/proc/{pid}/ns/user").as_str(),
-                        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )
-                    .context("opening the container's user namespace")?,
+                    None => open_ns("user")?,
                 };
                 userns.push((key, fd));
                 userns.len() - 1
@@ -469,11 +477,52 @@ fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<
                 m.destination().display()
             )
         })?;
-        let tree = mount_idmap::source_tree(&src, m, &userns[ns].1)
-            .with_context(|| format!("mounting {:?} to rootfs at {:?}", src, m.destination()))?;
-        trees.push(tree);
+        plan.push((m, src, ns));
     }
-    Ok((idx, trees))
+    let mntns = open_ns("mnt")?;
+    let (ours, theirs) = Channel::pair(3)?;
+    let Some(helper) = sys::fork().context("forking the idmapped-mount helper")? else {
+        // The helper: join the container's mount namespace, build, hand
+        // the trees over, leave.
+        drop(ours);
+        let built = nix::sched::setns(&mntns, nix::sched::CloneFlags::CLONE_NEWNS)
+            .context("joining the container's mount namespace")
+            .and_then(|()| {
+                plan.iter()
+                    .map(|(m, src, ns)| {
+                        mount_idmap::source_tree(src, m, &userns[*ns].1).with_context(|| {
+                            format!("mounting {:?} to rootfs at {:?}", src, m.destination())
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            });
+        let code = match built {
+            Ok(trees) => {
+                let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+                let sent =
+                    theirs.send(&Ok::<(), String>(())).is_ok() && theirs.send_fds(&raw).is_ok();
+                if sent { 0 } else { 1 }
+            }
+            Err(e) => {
+                let _ = theirs.send(&Err::<(), String>(format!("{e:#}")));
+                1
+            }
+        };
+        // SAFETY: leave the forked helper without running the parent's
+        // destructors or atexit handlers.
+        unsafe { libc::_exit(code) }
+    };
+    drop(theirs);
+    let result = ours
+        .recv::<std::result::Result<(), String>>()
+        .map_err(|e| anyhow!("idmapped-mount helper: {e}"))
+        .and_then(|r| r.map_err(|e| anyhow!(e)))
+        .and_then(|()| {
+            ours.recv_fds(plan.len())
+                .map_err(|e| anyhow!("idmapped-mount helper: {e}"))
+        });
+    let _ = waitpid(Pid::from_raw(helper), None);
+    Ok((idx, result?))
 }
 
 /// linux.mountLabel labels the container's own filesystems. `check_lsm`

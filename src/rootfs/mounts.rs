@@ -328,12 +328,16 @@ fn mount_cgroup(
         return bind(root, &dir, dest, &o);
     }
     // v1 / hybrid: a tmpfs holding one directory per hierarchy.
+    let data = match plan.mount_label.as_deref() {
+        Some(l) => cstr(&format!("mode=755,{}", context_option(l)))?,
+        None => c"mode=755".to_owned(),
+    };
     sys::mount_fd(
         Some(c"tmpfs"),
         target.as_raw_fd(),
         Some(c"tmpfs"),
         flags & !libc::MS_RDONLY,
-        Some(c"mode=755"),
+        Some(&data),
     )
     .ctx(|| "mount tmpfs for cgroups".into())?;
     let mut sub = opts.clone();

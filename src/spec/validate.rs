@@ -72,6 +72,12 @@ pub fn validate(spec: &Spec) -> Result<()> {
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
         crate::rootfs::idmap::validate(m, userns).map_err(SpecError::Invalid)?;
     }
+    if let Some(l) = linux.and_then(|l| l.mount_label().as_deref())
+        && l.contains('"')
+    {
+        // It goes into mount data as context="<label>".
+        return invalid(format!("linux.mountLabel {l:?} must not contain '\"'"));
+    }
     crate::netdev::validate(spec).map_err(SpecError::Invalid)?;
     if let Some(rdt) = linux.and_then(|l| l.intel_rdt().as_ref()) {
         crate::intelrdt::validate(rdt).map_err(SpecError::Invalid)?;

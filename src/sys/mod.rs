@@ -319,6 +319,24 @@ pub fn fsconfig(
     Ok(())
 }
 
+/// The mount an fd lies on (statx STATX_MNT_ID): with the inode, it tells
+/// a directory from the same directory seen through another mount.
+pub fn mount_id(fd: RawFd) -> nix::Result<u64> {
+    // SAFETY: statx is plain old data; zeroed is a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: empty NUL-terminated path with AT_EMPTY_PATH; `stx` is live.
+    check(unsafe {
+        libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_MNT_ID,
+            &mut stx,
+        ) as libc::c_long
+    })?;
+    Ok(stx.stx_mnt_id)
+}
+
 /// fsetxattr(2): set an extended attribute on an open file.
 pub fn fsetxattr(fd: RawFd, name: &CStr, value: &[u8]) -> nix::Result<()> {
     // SAFETY: name is NUL-terminated; value is a live buffer of its length.
