@@ -104,6 +104,23 @@ fn capabilities_the_host_withholds_are_left_out_with_a_warning() {
 }
 
 #[test]
+fn inheritable_capability_outside_the_bounding_set_is_refused() {
+    require_root!();
+    // The kernel refuses it (runc fails the same way): an impossible
+    // request that hull holds is an error, not silently dropped.
+    let (code, _, err) = run_in(
+        |c| {
+            c["process"]["capabilities"] = json!({"bounding": [],
+                "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"],
+                "inheritable": ["CAP_CHOWN"]});
+        },
+        "true",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("setting Inheritable capabilities"), "{err}");
+}
+
+#[test]
 fn user_groups_and_umask() {
     require_root!();
     let (code, out, err) = run_in(

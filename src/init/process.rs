@@ -60,6 +60,18 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
     env.extend(plan.extra_env.iter().cloned());
     let user = process.user();
     let caps = process.capabilities().as_ref();
+    // What we hold before the bounding set is narrowed: the rest cannot be
+    // granted and is left out (see unavailable_caps). In a user namespace
+    // made after exec the permitted set is full, so the bounding set counts.
+    let held: CapsHashSet = if caps.is_some() {
+        caps::read(None, CapSet::Permitted)
+            .unwrap_or_default()
+            .intersection(&caps::read(None, CapSet::Bounding).unwrap_or_default())
+            .copied()
+            .collect()
+    } else {
+        CapsHashSet::new()
+    };
     if let Some(c) = caps {
         drop_bounding(c.bounding())?;
         sys::prctl(libc::PR_SET_KEEPCAPS, 1).ctx(|| "prctl(PR_SET_KEEPCAPS)".into())?;
@@ -82,7 +94,7 @@ pub fn prepare(spec: &Spec, process: &Process, plan: &InitPlan) -> Result<Exec> 
     nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setresuid({uid})"))?;
     if let Some(c) = caps {
         sys::prctl(libc::PR_SET_KEEPCAPS, 0).ctx(|| "prctl(PR_SET_KEEPCAPS)".into())?;
-        apply_caps(c)?;
+        apply_caps(c, &held)?;
     }
 
     let cwd = process.cwd();
@@ -343,17 +355,9 @@ pub fn unavailable_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Vec<String>
     missing
 }
 
-fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities) -> Result<()> {
-    // What we do not hold cannot be granted: left out (see unavailable_caps).
-    // In a user namespace the permitted set is full, but what the bounding
-    // set lacks still cannot be granted (inheritable included).
-    let held: CapsHashSet = caps::read(None, CapSet::Permitted)
-        .unwrap_or_default()
-        .intersection(&caps::read(None, CapSet::Bounding).unwrap_or_default())
-        .copied()
-        .collect();
+fn apply_caps(c: &oci_spec::runtime::LinuxCapabilities, held: &CapsHashSet) -> Result<()> {
     let set = |which: CapSet, caps: CapsHashSet| {
-        let caps: CapsHashSet = caps.intersection(&held).copied().collect();
+        let caps: CapsHashSet = caps.intersection(held).copied().collect();
         caps::set(None, which, &caps)
             .map_err(|e| InitError::new(format!("setting {which:?} capabilities: {e}")))
     };
