@@ -3,7 +3,7 @@ CARGO ?= cargo
 HULL := target/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test test-cgroupv2 bench lint fmt clean
+.PHONY: all deps build demo shell test test-cgroupv2 test-clients bench lint fmt clean
 
 all: build
 
@@ -32,6 +32,16 @@ test: deps
 test-cgroupv2: deps
 	$(CARGO) test --release --no-run
 	integration/vm/cgroupv2.sh $(HULL) $$($(CARGO) test --release --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$$/\1/p')
+
+# hull driven by podman+conmon, containerd+ctr, containerd's CRI plugin and
+# Docker Engine (integration/clients/run.sh). RUNTIME=runc runs the same
+# scenarios with Debian's runc; `make test-clients HULL=path` tests that
+# binary instead of building one.
+test-clients: deps
+ifeq ($(HULL)$(filter-out hull,$(RUNTIME)),target/release/hull)
+	$(CARGO) build --release
+endif
+	HULL=$(HULL) integration/clients/run.sh
 
 # create -> start -> delete timed against crun and runc (hyperfine).
 bench: deps build

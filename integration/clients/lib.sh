@@ -1,0 +1,134 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2016 # in-container scripts are single-quoted on purpose
+# shellcheck disable=SC2034 # the snippets below are used by the suite files
+# Helpers shared by the client suites: assertions, polling, and the leak check
+# every scenario ends with. Sourced by suite.sh and scenario.sh; run.sh exports
+# the environment they read:
+#   CLIENTS_HERE   this directory          CLIENTS_WORK  the run's scratch dir
+#   CLIENTS_BUILD  build/clients (caches)  RT_NAME, RT_BIN  the runtime under test
+#   IMG, PAUSE_IMG, IMAGES_TAR  the locally built busybox images
+
+# A scenario fails with one line that says what a user would have seen.
+fail() {
+  echo "FAILED: $*" >&2
+  exit 1
+}
+
+expect_eq() { # WHAT GOT WANT
+  [[ "$2" == "$3" ]] || fail "$1: got '$2', want '$3'"
+}
+
+expect_match() { # WHAT GOT EXTENDED-REGEX
+  [[ "$2" =~ $3 ]] || fail "$1: got '$2', want a match for /$3/"
+}
+
+expect_no_match() { # WHAT GOT EXTENDED-REGEX
+  [[ ! "$2" =~ $3 ]] || fail "$1: got '$2', want no match for /$3/"
+}
+
+# rc_of CMD...: print CMD's exit code (its output goes to stderr, the log).
+rc_of() {
+  local rc=0
+  "$@" >&2 || rc=$?
+  echo "$rc"
+}
+
+# wait_for WHAT SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+wait_for() {
+  local what=$1 secs=$2 i
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "timed out after ${secs}s waiting for $what"
+}
+
+# Every container a scenario creates is tracked, so that the runner can check
+# afterwards that its caller left nothing of it behind.
+track() {
+  echo "$1" >>"$SCEN_DIR/ids"
+}
+
+# A short unique container name; long enough to grep for without false hits.
+new_name() {
+  echo "hc-$1-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
+}
+
+# The script(1) wrapper gives a command a real terminal, as a user's shell has.
+on_terminal() { # CMD-STRING
+  script -qefc "$1" /dev/null </dev/null
+}
+
+# --- leak check ------------------------------------------------------------
+
+# pids_naming ID: processes whose command line or cgroup names ID (shims and
+# conmon carry the id in their argv; container processes in their cgroup).
+pids_naming() {
+  local pat
+  pat=$(mktemp)
+  echo "$1" >"$pat"
+  grep -laF -f "$pat" /proc/[0-9]*/cmdline /proc/[0-9]*/cgroup 2>/dev/null |
+    cut -d/ -f3 | sort -u | grep -vx -e "$$" -e "${BASHPID:-$$}" || true
+  rm -f "$pat"
+}
+
+cgroups_naming() {
+  find /sys/fs/cgroup -mindepth 2 -maxdepth 7 -type d -name "*$1*" 2>/dev/null || true
+}
+
+mounts_naming() {
+  grep -F "$1" /proc/self/mountinfo | awk '{print $5}' || true
+}
+
+# Mount points under the run's scratch dir and pod netns mounts: taken before
+# and after a scenario, so any mount it left is found whatever its path.
+mount_snapshot() {
+  awk -v w="$CLIENTS_WORK" 'index($5, w) == 1 || index($5, "/run/netns/") == 1 {print $5}' \
+    /proc/self/mountinfo | sort
+}
+
+# leaks_of ID: one line per thing still there: runtime state under the
+# runtime's --root (RT_ROOTS: the suite's roots), a cgroup, a mount, a process.
+leaks_of() {
+  local id=$1 root p
+  for root in ${RT_ROOTS:-}; do
+    [[ -d "$root" ]] || continue
+    find "$root" -maxdepth 3 -name "$id" -printf 'runtime state %p\n' 2>/dev/null || true
+  done
+  cgroups_naming "$id" | sed 's/^/cgroup /'
+  mounts_naming "$id" | sed 's/^/mount /'
+  for p in $(pids_naming "$id"); do
+    echo "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160)"
+  done
+}
+
+# scrub ID: remove what a failed scenario or a leaky caller left, so the next
+# scenario starts clean. Only things that name ID are touched.
+scrub() {
+  local id=$1 root p cg m
+  for p in $(pids_naming "$id"); do kill -9 "$p" 2>/dev/null || true; done
+  for root in ${RT_ROOTS:-}; do
+    find "$root" -maxdepth 3 -name "$id" -type d 2>/dev/null | while read -r d; do
+      "$RT_BIN" --root "$(dirname "$d")" delete --force "$id" >/dev/null 2>&1 || rm -rf "$d"
+    done
+  done
+  mounts_naming "$id" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  cgroups_naming "$id" | sort -r | while read -r cg; do rmdir "$cg" 2>/dev/null || true; done
+}
+
+# --- shell snippets run inside the busybox containers --------------------
+
+# Read the container's own cgroup limits (cgroup v1 paths, as on this hybrid
+# host, with the v2 file as a fallback where the value means the same).
+CG_FUNCS='
+mem() { cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; }
+pids() { cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; }
+quota() { cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max; }
+shares() { cat /sys/fs/cgroup/cpu/cpu.shares; }'
+# Print "mem=BYTES quota=US" whenever either changes (needs CG_FUNCS), so
+# that an update is seen from inside without exec.
+WATCH_LIMITS='last=; while :; do v="mem=$(mem) quota=$(quota)"; [ "$v" = "$last" ] || echo "$v"; last=$v; sleep 0.1; done'
+TICKER='i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.2; done'
+# Touch 256 MiB at once as the container's init: a 32 MiB container is OOM-killed.
+MEMORY_HOG='exec dd if=/dev/zero of=/dev/null bs=256M count=1'

@@ -1,0 +1,303 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2016 # in-container scripts are single-quoted on purpose
+# podman 4.3 + conmon 2.1.6 driving the runtime under test, on private
+# storage, run and tmp dirs, cgroupfs, file events and no network. podman is
+# handed a two-line wrapper that adds the runtime's private --root, because
+# `podman --runtime-flag` is not passed to the cleanup process conmon starts
+# (the runtime state would leak with any runtime).
+PM_DIR=$CLIENTS_WORK/podman
+RT_ROOTS=$PM_DIR/runtime-root
+export CONTAINERS_CONF=$PM_DIR/containers.conf
+export CONTAINERS_STORAGE_CONF=$PM_DIR/storage.conf
+export CONTAINERS_REGISTRIES_CONF=$PM_DIR/registries.conf
+# One string, so that script(1) can run podman on a terminal.
+PODMAN="podman --root $PM_DIR/root --runroot $PM_DIR/runroot --tmpdir $PM_DIR/tmp \
+--runtime $PM_DIR/bin/$RT_NAME --cgroup-manager=cgroupfs --events-backend=file"
+
+pm() {
+  # shellcheck disable=SC2086 # PODMAN is a command line
+  $PODMAN "$@"
+}
+
+# pm_run|pm_create ARGS...: track the container through --cidfile.
+pm_run() { pm_new run "$@"; }
+pm_create() { pm_new create "$@"; }
+pm_new() {
+  local verb=$1 cid rc=0
+  shift
+  cid=$(mktemp -u "$SCEN_DIR/cid.XXXXXX")
+  pm "$verb" --network none --cidfile "$cid" "$@" || rc=$?
+  [[ -s "$cid" ]] && track "$(cat "$cid")"
+  return "$rc"
+}
+
+# pm_wait_log ID REGEX: wait until the container's output has a matching line.
+pm_wait_log() {
+  wait_for "'$2' in the logs of $1" 20 sh -c "$PODMAN logs $1 | grep -qE '$2'"
+}
+
+state() { # ID GO-TEMPLATE
+  pm inspect --format "$2" "$1"
+}
+
+status_is() { # ID STATUS
+  [[ "$(state "$1" '{{.State.Status}}')" == "$2" ]]
+}
+
+suite_setup() {
+  mkdir -p "$PM_DIR/bin" "$RT_ROOTS" "$PM_DIR/cni"
+  printf '#!/bin/sh\nexec %s --root %s "$@"\n' "$RT_BIN" "$RT_ROOTS" >"$PM_DIR/bin/$RT_NAME"
+  chmod +x "$PM_DIR/bin/$RT_NAME"
+  # The bounding set lacks CAP_SYS_RESOURCE, so no runtime may raise an
+  # rlimit: use podman's own limits (it sets nproc to 32768 on itself).
+  local nofile nproc
+  nofile=$(ulimit -Hn) nproc=$(ulimit -Hu)
+  [[ "$nproc" == unlimited ]] || ((nproc > 32768)) && nproc=32768
+  cat >"$CONTAINERS_CONF" <<EOF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+netns = "none"
+log_driver = "k8s-file"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$PM_DIR/events.log"
+lock_type = "file"
+[network]
+network_config_dir = "$PM_DIR/cni"
+EOF
+  cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+[storage]
+driver = "overlay"
+runroot = "$PM_DIR/runroot"
+graphroot = "$PM_DIR/root"
+EOF
+  echo 'unqualified-search-registries = []' >"$CONTAINERS_REGISTRIES_CONF"
+  pm load -q -i "$IMAGES_TAR"
+}
+
+suite_teardown() {
+  pm rm --all --force --time 0 || true
+  pm system prune --force --volumes || true
+  # podman leaves its cgroupfs parent behind; remove it when it is empty.
+  find /sys/fs/cgroup/*/libpod_parent -depth -type d -empty -delete 2>/dev/null || true
+  find /sys/fs/cgroup/*/libpod_parent -depth -type d -exec rmdir {} + 2>/dev/null || true
+}
+
+suite_force_remove() {
+  pm rm --force --time 0 "$1"
+}
+
+# --- scenarios -----------------------------------------------------------
+
+t_run_rm() {
+  out=$(pm_run --rm "$IMG" echo hello from podman)
+  expect_eq "output" "$out" "hello from podman"
+}
+
+t_exit_code() {
+  expect_eq "exit code" "$(rc_of pm_run --rm "$IMG" sh -c 'exit 42')" 42
+}
+
+t_stdin() {
+  out=$(printf 'one\ntwo\n' | pm_run --rm -i "$IMG" sh -c 'tr a-z A-Z; echo done')
+  expect_eq "output" "$out" $'ONE\nTWO\ndone'
+}
+
+t_tty() {
+  out=$(on_terminal "$PODMAN run --rm -t --network none $IMG sh -c 'test -t 0 && test -t 1 && tty; exit 4'" || true)
+  expect_match "tty" "$out" "^/dev/pts/[0-9]+"
+  expect_eq "exit code" "$(rc_of on_terminal "$PODMAN run --rm -t --network none $IMG sh -c 'exit 4'")" 4
+}
+
+t_detach_stop_rm() {
+  # A SIGTERM handler: stop is graceful and returns its exit code.
+  id=$(pm_run -d "$IMG" sh -c 'trap "exit 3" TERM; echo ready; while :; do sleep 0.1; done')
+  pm_wait_log "$id" '^ready$'
+  expect_eq "status" "$(state "$id" '{{.State.Status}}')" running
+  pid=$(state "$id" '{{.State.Pid}}')
+  [[ -d /proc/$pid ]] || fail "container init $pid not running"
+  pm stop --time 10 "$id"
+  expect_eq "status after stop" "$(state "$id" '{{.State.Status}}')" exited
+  expect_eq "exit code after stop" "$(state "$id" '{{.State.ExitCode}}')" 3
+  pm rm "$id"
+  expect_eq "exists after rm" "$(rc_of pm container exists "$id")" 1
+}
+
+t_stop_escalates() {
+  # sleep as pid 1 ignores SIGTERM: podman must fall back to SIGKILL.
+  id=$(pm_run -d "$IMG" sleep 1000)
+  start=$SECONDS
+  pm stop --time 1 "$id"
+  ((SECONDS - start < 10)) || fail "stop took $((SECONDS - start))s"
+  expect_eq "exit code" "$(state "$id" '{{.State.ExitCode}}')" 137
+  pm rm "$id"
+}
+
+t_kill_signal() {
+  id=$(pm_run -d "$IMG" sh -c 'trap "echo got USR1; exit 5" USR1; echo ready; while :; do sleep 0.1; done')
+  pm_wait_log "$id" '^ready$'
+  pm kill --signal USR1 "$id"
+  wait_for "exit after USR1" 10 status_is "$id" exited
+  expect_eq "exit code" "$(state "$id" '{{.State.ExitCode}}')" 5
+  expect_eq "logs" "$(pm logs "$id")" $'ready\ngot USR1'
+  pm rm "$id"
+}
+
+t_exec() {
+  id=$(pm_run -d "$IMG" sleep 1000)
+  out=$(pm exec "$id" sh -c 'echo in $(cat /proc/1/comm) as $(id -u)')
+  expect_eq "exec output" "$out" "in sleep as 0"
+  expect_eq "exec exit code" "$(rc_of pm exec "$id" sh -c 'exit 7')" 7
+  out=$(echo piped | pm exec -i "$id" cat)
+  expect_eq "exec stdin" "$out" piped
+  out=$(pm exec --user 1000 --workdir /tmp --env X=y "$id" sh -c 'echo $(id -u) $(pwd) $X')
+  expect_eq "exec user/cwd/env" "$out" "1000 /tmp y"
+  pm rm --force --time 0 "$id"
+}
+
+t_exec_tty() {
+  id=$(pm_run -d "$IMG" sleep 1000)
+  out=$(on_terminal "$PODMAN exec -t $id sh -c 'test -t 0 && tty'")
+  expect_match "tty" "$out" "^/dev/pts/[0-9]+"
+  pm rm --force --time 0 "$id"
+}
+
+t_memory() {
+  out=$(pm_run --rm --memory 64m --memory-swap 64m "$IMG" sh -c "$CG_FUNCS; mem")
+  expect_eq "memory limit inside" "$out" 67108864
+}
+
+t_pids_limit() {
+  out=$(pm_run --rm --pids-limit 50 "$IMG" sh -c "$CG_FUNCS; pids")
+  expect_eq "pids limit inside" "$out" 50
+  # The limit holds: sh, a subshell and one sleep fit in 3, a second sleep does not.
+  out=$(pm_run --rm --pids-limit 3 "$IMG" sh -c '(sleep 1 & sleep 1 & wait) 2>&1; echo rc=$?')
+  expect_match "fork past the limit" "$out" "can't fork"
+}
+
+t_cpus() {
+  out=$(pm_run --rm --cpus 0.5 --cpu-shares 512 "$IMG" sh -c "$CG_FUNCS; quota; shares")
+  expect_eq "cpu quota, shares inside" "$out" $'50000\n512'
+}
+
+t_update() {
+  id=$(pm_run -d --memory 64m --memory-swap 128m "$IMG" sh -c "$CG_FUNCS; $WATCH_LIMITS")
+  wait_for "first limits line" 10 sh -c "$PODMAN logs $id | grep -qx 'mem=67108864 quota=-1'"
+  pm update --memory 96m --memory-swap 128m --cpus 0.25 "$id"
+  wait_for "updated limits inside" 10 sh -c "$PODMAN logs $id | grep -qx 'mem=100663296 quota=25000'"
+  pm rm --force --time 0 "$id"
+}
+
+t_read_only() {
+  out=$(pm_run --rm --read-only --tmpfs /etc "$IMG" sh -c '
+    touch /bin/x 2>&1; touch /tmp/x && echo tmp writable
+    touch /etc/new && grep -c ^app: /etc/passwd
+    grep -E " /etc | /tmp " /proc/self/mountinfo | cut -d" " -f5,9 | sort')
+  expect_match "rootfs write" "$out" "Read-only file system"
+  expect_match "/tmp" "$out" "tmp writable"
+  # tmpcopyup: the tmpfs on /etc starts with the image's /etc.
+  expect_match "/etc copied up" "$out" $'\n1\n'
+  expect_match "mounts" "$out" $'/etc tmpfs\n/tmp tmpfs'
+}
+
+t_cap_drop_all() {
+  out=$(pm_run --rm --cap-drop ALL "$IMG" sh -c '
+    grep -E "^Cap(Eff|Bnd)" /proc/self/status; touch /tmp/f; chown 1000 /tmp/f 2>&1 || echo chown denied')
+  expect_match "caps" "$out" $'CapEff:\t0000000000000000\nCapBnd:\t0000000000000000'
+  expect_match "chown" "$out" "chown denied"
+  out=$(pm_run --rm --cap-drop ALL --cap-add CHOWN "$IMG" sh -c 'grep ^CapEff /proc/self/status')
+  expect_eq "cap-add CHOWN" "$out" $'CapEff:\t0000000000000001'
+}
+
+t_user() {
+  expect_match "--user 1000:1000" "$(pm_run --rm --user 1000:1000 "$IMG" id)" '^uid=1000\(app\) gid=1000\(app\)'
+  expect_match "--user nobody" "$(pm_run --rm --user nobody "$IMG" id)" '^uid=65534\(nobody\) gid=65534\(nogroup\)'
+  expect_match "write as nobody" "$(pm_run --rm --user nobody "$IMG" sh -c 'touch /etc/x 2>&1')" "Permission denied"
+}
+
+t_env_workdir() {
+  out=$(pm_run --rm --env FOO=bar --workdir /home/app --hostname box "$IMG" sh -c 'echo "$FOO $(pwd) $(hostname) $PATH"')
+  expect_eq "env, cwd, hostname" "$out" "bar /home/app box /usr/sbin:/usr/bin:/sbin:/bin"
+}
+
+t_pause_unpause() {
+  id=$(pm_run -d "$IMG" sh -c "$TICKER")
+  wait_for "ticks" 10 sh -c "$PODMAN logs $id | grep -q ."
+  pm pause "$id"
+  expect_eq "status" "$(state "$id" '{{.State.Status}}')" paused
+  n=$(pm logs "$id" | wc -l)
+  sleep 1
+  expect_eq "ticks while paused" "$(pm logs "$id" | wc -l)" "$n"
+  pm unpause "$id"
+  expect_eq "status" "$(state "$id" '{{.State.Status}}')" running
+  wait_for "ticks after unpause" 10 sh -c "test \$($PODMAN logs $id | wc -l) -gt $n"
+  pm rm --force --time 0 "$id"
+}
+
+t_exec_after_unpause() {
+  id=$(pm_run -d "$IMG" sleep 1000)
+  pm pause "$id"
+  pm unpause "$id"
+  expect_eq "exec" "$(pm exec "$id" echo alive)" alive
+  pm rm --force --time 0 "$id"
+}
+
+t_top() {
+  id=$(pm_run -d "$IMG" sh -c 'sleep 1000 & sleep 1001')
+  wait_for "two processes" 10 sh -c "$PODMAN top $id | grep -q 'sleep 1000'"
+  out=$(pm top "$id" pid args)
+  expect_match "top" "$out" $'PID +COMMAND *\n1 +sleep 1001 *\n[0-9]+ +sleep 1000'
+  pm rm --force --time 0 "$id"
+}
+
+t_stats() {
+  id=$(pm_run -d --memory 64m "$IMG" sh -c 'sleep 1000 & sleep 1001')
+  out=$(pm stats --no-stream --format '{{.PIDs}} {{.MemUsage}}' "$id")
+  expect_match "stats" "$out" '^2 [0-9.]+[kMG]?B / 67.11MB$'
+  pm rm --force --time 0 "$id"
+}
+
+t_restart() {
+  id=$(pm_run -d "$IMG" sh -c "$TICKER")
+  pid=$(state "$id" '{{.State.Pid}}')
+  pm restart --time 1 "$id"
+  expect_eq "status" "$(state "$id" '{{.State.Status}}')" running
+  pid2=$(state "$id" '{{.State.Pid}}')
+  [[ "$pid2" != "$pid" && -d /proc/$pid2 ]] || fail "init pid $pid -> $pid2 after restart"
+  wait_for "ticks from the start again" 10 sh -c "$PODMAN logs $id | grep -c '^tick 1$' | grep -qx 2"
+  pm rm --force --time 0 "$id"
+}
+
+t_exec_after_restart() {
+  id=$(pm_run -d "$IMG" sleep 1000)
+  pm restart --time 0 "$id"
+  expect_eq "exec" "$(pm exec "$id" cat /proc/1/cmdline | tr '\0' ' ')" "sleep 1000 "
+  pm rm --force --time 0 "$id"
+}
+
+t_restart_policy() {
+  id=$(pm_run -d --restart on-failure:2 "$IMG" sh -c 'echo run; exit 3')
+  wait_for "restarts to end" 30 sh -c "test \"\$($PODMAN inspect --format '{{.State.Status}} {{.RestartCount}}' $id)\" = 'exited 2'"
+  expect_eq "runs" "$(pm logs "$id" | grep -c '^run$')" 3
+  expect_eq "exit code" "$(state "$id" '{{.State.ExitCode}}')" 3
+  pm rm "$id"
+}
+
+t_oom_killed() {
+  id=$(pm_create --memory 32m --memory-swap 32m "$IMG" sh -c "$MEMORY_HOG")
+  # conmon 2.1.6 writes its OOM marker to its working directory and podman
+  # 4.3 reads it from the bundle: start it from there.
+  rc=$(cd "$PM_DIR/root/overlay-containers/$id/userdata" && rc_of pm start --attach "$id")
+  expect_eq "exit code" "$rc" 137
+  expect_eq "OOMKilled" "$(state "$id" '{{.State.OOMKilled}}')" true
+  pm rm "$id"
+}
+
+t_rm_force_running() {
+  id=$(pm_run -d "$IMG" sleep 1000)
+  pid=$(state "$id" '{{.State.Pid}}')
+  pm rm --force "$id"
+  expect_eq "exists after rm -f" "$(rc_of pm container exists "$id")" 1
+  [[ ! -d /proc/$pid ]] || fail "init $pid still running"
+}

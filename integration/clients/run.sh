@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# hull driven by its real callers: podman + conmon, containerd + ctr,
+# containerd's CRI plugin (what kubelet does) and Docker Engine, all from
+# Debian 12's packages, each on private state torn down afterwards.
+#   run.sh [SUITE[/GLOB]...]      suites: podman ctr cri docker (default all)
+#   RUNTIME=hull (default)|runc|crun   the runtime the callers drive
+#   HULL=PATH                          hull's binary (./target/release/hull)
+# One line per scenario (ok, XFAIL, XPASS, FAIL) and a summary; exits
+# non-zero on any FAIL or XPASS. What hull is known to lack is marked, with
+# the reason, in ./xfail; the marks apply to hull only.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+all_suites=(podman ctr cri docker)
+
+RUNTIME=${RUNTIME:-hull}
+case $RUNTIME in
+hull) RT_BIN=${HULL:-$PWD/target/release/hull} ;;
+runc) RT_BIN=/usr/sbin/runc ;;
+crun) RT_BIN=/usr/bin/crun ;;
+*)
+  echo "RUNTIME must be hull, runc or crun, not '$RUNTIME'" >&2
+  exit 2
+  ;;
+esac
+[[ -x "$RT_BIN" ]] || {
+  echo "no runtime binary at $RT_BIN (make build, or set HULL=path)" >&2
+  exit 2
+}
+RT_BIN=$(realpath "$RT_BIN")
+RT_NAME=$RUNTIME
+
+# Which scenarios: "podman" or "podman/GLOB" per argument.
+declare -A selected=()
+args=("$@")
+((${#args[@]})) || args=("${all_suites[@]}")
+for arg in "${args[@]}"; do
+  suite=${arg%%/*} glob='*'
+  [[ "$arg" == */* ]] && glob=${arg#*/}
+  [[ " ${all_suites[*]} " == *" $suite "* ]] || {
+    echo "unknown suite '$suite' (have: ${all_suites[*]})" >&2
+    exit 2
+  }
+  selected[$suite]+="$glob "
+done
+
+export CLIENTS_HERE=$here CLIENTS_BUILD=$repo/build/clients RT_NAME RT_BIN
+export CLIENTS_LOGS=$CLIENTS_BUILD/logs
+export IMG=localhost/clients/busybox:1 PAUSE_IMG=localhost/clients/pause:1
+export IMAGES_TAR=$CLIENTS_BUILD/images.tar
+
+"$here/deps.sh" ${selected[cri]+--cri}
+mkdir -p "$CLIENTS_BUILD"
+rm -rf "$CLIENTS_LOGS"
+python3 "$here/mkimage.py" /bin/busybox "$IMAGES_TAR"
+
+CLIENTS_WORK=$(mktemp -d /tmp/hull-clients.XXXXXX)
+export CLIENTS_WORK
+cleanup() {
+  # Each suite tears its caller down; anything still mounted here is ours.
+  awk -v w="$CLIENTS_WORK" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$CLIENTS_WORK"
+}
+trap cleanup EXIT
+touch "$CLIENTS_WORK/results"
+
+echo "clients: $RT_NAME = $RT_BIN ($("$RT_BIN" --version 2>&1 | head -n1)); logs in $CLIENTS_LOGS"
+start=$SECONDS
+for suite in "${all_suites[@]}"; do
+  [[ -n "${selected[$suite]:-}" ]] || continue
+  read -ra globs <<<"${selected[$suite]}"
+  bash "$here/suite.sh" "$suite" "${globs[@]}" || echo "FAIL $suite: suite runner exited $?" |
+    tee -a "$CLIENTS_WORK/results"
+done
+
+count() { grep -c "^$1 " "$CLIENTS_WORK/results" || true; }
+ok=$(count ok) xfail=$(count XFAIL) xpass=$(count XPASS) failed=$(count FAIL)
+echo "clients ($RT_NAME, $((SECONDS - start))s): $ok ok, $xfail XFAIL, $xpass XPASS, $failed FAIL"
+echo "clients: $ok passed, $((failed + xpass)) failed, $xfail skipped"
+((failed + xpass == 0))

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Run one suite: set up its caller (a daemon, a config), run each selected
+# scenario in a fresh bash under a timeout, check that the caller left nothing
+# of the scenario's containers behind, tear the caller down whatever happened.
+#   suite.sh SUITE [GLOB...]     (run.sh exports the environment, see lib.sh)
+# Prints one line per scenario and appends it to $CLIENTS_WORK/results.
+set -euo pipefail
+suite=$1
+shift
+globs=("$@")
+((${#globs[@]})) || globs=('*')
+# shellcheck source=lib.sh
+source "$CLIENTS_HERE/lib.sh"
+# shellcheck source=/dev/null
+source "$CLIENTS_HERE/$suite.sh"
+
+SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-90}
+logs=$CLIENTS_LOGS/$suite
+mkdir -p "$logs"
+
+report() { # STATUS NAME [DETAIL]
+  local line="$1 $suite/$2${3:+$3}"
+  echo "$line"
+  echo "$line" >>"$CLIENTS_WORK/results"
+}
+
+# The reason a scenario is expected to fail on hull, from the xfail file (a
+# glob per line, then the reason); nothing for any other runtime.
+xfail_reason() {
+  local name=$1 pat reason
+  [[ "$RT_NAME" == hull ]] || return 0
+  while read -r pat reason; do
+    [[ -z "$pat" || "$pat" == \#* ]] && continue
+    # shellcheck disable=SC2053 # the pattern is a glob on purpose
+    if [[ "$suite/$name" == $pat ]]; then
+      echo "$reason"
+      return 0
+    fi
+  done <"$CLIENTS_HERE/xfail"
+}
+
+# Settle, then list what the scenario's containers left behind.
+leaks_after() {
+  local id i out
+  for id in "$@"; do
+    for ((i = 0; i < 50; i++)); do
+      out=$(leaks_of "$id")
+      [[ -z "$out" ]] && break
+      sleep 0.1
+    done
+    [[ -n "$out" ]] && echo "$out"
+  done
+  return 0
+}
+
+run_scenario() {
+  local name=$1 log=$logs/$1.log rc=0 why="" leaks ids before new reason n m
+  export SCEN_DIR=$CLIENTS_WORK/$suite/scenarios/$name
+  mkdir -p "$SCEN_DIR"
+  before=$(mount_snapshot)
+  timeout -k 5 "$SCENARIO_TIMEOUT" bash "$CLIENTS_HERE/scenario.sh" "$suite" "$name" \
+    >"$log" 2>&1 </dev/null || rc=$?
+  if ((rc == 124 || rc == 137)); then
+    why="timed out after ${SCENARIO_TIMEOUT}s"
+  elif ((rc)); then
+    why=$(sed -n 's/^FAILED: //p' "$log" | tail -n1)
+    [[ -n "$why" ]] || why="exit status $rc"
+  fi
+  mapfile -t ids < <(sort -u "$SCEN_DIR/ids" 2>/dev/null)
+  if ((rc)); then
+    for id in "${ids[@]}"; do suite_force_remove "$id" >>"$log" 2>&1 || true; done
+  fi
+  leaks=$(leaks_after "${ids[@]}")
+  mapfile -t new < <(comm -13 <(echo "$before") <(mount_snapshot))
+  for m in "${new[@]}"; do leaks+=${leaks:+$'\n'}"mount $m"; done
+  if [[ -n "$leaks" ]]; then
+    printf '\n--- left behind after the caller removed the container:\n%s\n' "$leaks" >>"$log"
+    if ((rc == 0)); then
+      why="left behind: $(head -n1 <<<"$leaks")"
+      n=$(wc -l <<<"$leaks")
+      if ((n > 1)); then why+=" (+$((n - 1)) more)"; fi
+    fi
+    for id in "${ids[@]}"; do scrub "$id"; done
+    for ((n = ${#new[@]} - 1; n >= 0; n--)); do umount -l "${new[n]}" 2>/dev/null || true; done
+  fi
+  reason=$(xfail_reason "$name")
+  if [[ -n "$reason" ]]; then
+    if [[ -z "$why" ]]; then
+      report XPASS "$name" ": passes now; remove its mark from integration/clients/xfail ($reason)"
+    else
+      report XFAIL "$name" " ($reason)"
+    fi
+  elif [[ -z "$why" ]]; then
+    report ok "$name"
+  else
+    report FAIL "$name" ": $why"
+    echo "    --- last lines of $log:"
+    tail -n 25 "$log" | cut -c1-300 | sed 's/^/    | /'
+  fi
+}
+
+# Scenarios run in the order the suite file defines them.
+scenarios=()
+mapfile -t defined < <(sed -n 's/^t_\([a-z0-9_]*\)() {.*/\1/p' "$CLIENTS_HERE/$suite.sh")
+for fn in "${defined[@]}"; do
+  for g in "${globs[@]}"; do
+    # shellcheck disable=SC2053
+    if [[ "$fn" == $g ]]; then
+      scenarios+=("$fn")
+      break
+    fi
+  done
+done
+((${#scenarios[@]})) || exit 0
+
+trap 'suite_teardown >>"$logs/teardown.log" 2>&1' EXIT
+trap 'exit 130' INT TERM
+if ! suite_setup >"$logs/setup.log" 2>&1; then
+  report FAIL setup ": $(tail -n1 "$logs/setup.log")"
+  tail -n 25 "$logs/setup.log" | sed 's/^/    | /'
+  exit 0
+fi
+for name in "${scenarios[@]}"; do
+  run_scenario "$name"
+done
