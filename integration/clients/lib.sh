@@ -55,9 +55,11 @@ new_name() {
   echo "hc-$1-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 }
 
-# The script(1) wrapper gives a command a real terminal, as a user's shell has.
+# The script(1) wrapper gives a command a real terminal, as a user's shell
+# has; its output loses the terminal's carriage returns and the "^@" echo of
+# the NUL that ctr writes to the console. Exits with the command's status.
 on_terminal() { # CMD-STRING
-  script -qefc "$1" /dev/null </dev/null
+  script -qefc "$1" /dev/null </dev/null | tr -d '\r' | sed 's/\^@//g'
 }
 
 # --- leak check ------------------------------------------------------------
@@ -132,3 +134,63 @@ WATCH_LIMITS='last=; while :; do v="mem=$(mem) quota=$(quota)"; [ "$v" = "$last"
 TICKER='i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.2; done'
 # Touch 256 MiB at once as the container's init: a 32 MiB container is OOM-killed.
 MEMORY_HOG='exec dd if=/dev/zero of=/dev/null bs=256M count=1'
+
+# --- daemons ----------------------------------------------------------------
+
+# start_daemon PIDFILE LOG CMD...: CMD in the background in its own session
+# (an interrupt reaches it through teardown only); its pid goes to PIDFILE.
+start_daemon() {
+  local pidfile=$1 log=$2
+  shift 2
+  setsid "$@" >"$log" 2>&1 </dev/null &
+  echo "$!" >"$pidfile"
+}
+
+alive() { # PID: running, not a zombie
+  local state
+  state=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ "$state" != Z ]]
+}
+
+# stop_daemon PIDFILE: SIGTERM, SIGKILL after 20 s; returns once it is gone.
+stop_daemon() {
+  local pid i
+  pid=$(cat "$1" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 200; i++)); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# containerd_config DIR: the top of a private containerd 1.6 config: own
+# root, state, sockets and opt dir; plugins that would look for other
+# filesystems are off. The caller appends its plugin sections.
+containerd_config() {
+  cat <<EOT
+version = 2
+root = "$1/root"
+state = "$1/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "$1/containerd.sock"
+[ttrpc]
+  address = "$1/containerd.sock.ttrpc"
+[debug]
+  level = "info"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$1/opt"
+EOT
+}
+
+# start_containerd DIR [WRAPPER...]: start it on DIR/config.toml, wait for
+# its socket to answer.
+start_containerd() {
+  local dir=$1
+  shift
+  start_daemon "$dir/containerd.pid" "$dir/containerd.log" "$@" containerd --config "$dir/config.toml"
+  wait_for "containerd on $dir/containerd.sock" 30 ctr --address "$dir/containerd.sock" version
+}

@@ -56,11 +56,17 @@ python3 "$here/mkimage.py" /bin/busybox "$IMAGES_TAR"
 
 CLIENTS_WORK=$(mktemp -d /tmp/hull-clients.XXXXXX)
 export CLIENTS_WORK
+# containerd's shims put their sockets in /run/containerd/s whatever the
+# state dir: remove that tree afterwards if this run made it.
+[[ -e /run/containerd ]] && made_run_containerd=false || made_run_containerd=true
 cleanup() {
   # Each suite tears its caller down; anything still mounted here is ours.
   awk -v w="$CLIENTS_WORK" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$CLIENTS_WORK"
+  if $made_run_containerd; then
+    rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 touch "$CLIENTS_WORK/results"

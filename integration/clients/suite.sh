@@ -15,7 +15,7 @@ source "$CLIENTS_HERE/lib.sh"
 # shellcheck source=/dev/null
 source "$CLIENTS_HERE/$suite.sh"
 
-SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-90}
+SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-60}
 logs=$CLIENTS_LOGS/$suite
 mkdir -p "$logs"
 
