@@ -8,7 +8,7 @@ use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
 
 use crate::namespaces;
-use crate::rootfs::options;
+use crate::plan::mount_options as options;
 
 /// Spec fields that are not implemented yet. `create` refuses a config that
 /// sets any of them rather than silently running without it.

@@ -13,13 +13,11 @@ use oci_spec::runtime::LinuxIntelRdt;
 
 /// Where resctrl is mounted, from our mount table.
 pub fn mountpoint() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        (post.split(' ').next() == Some("resctrl"))
-            .then(|| pre.split(' ').nth(4).map(PathBuf::from))
-            .flatten()
-    })
+    crate::mountinfo::read()
+        .ok()?
+        .into_iter()
+        .find(|e| e.fs_type == "resctrl")
+        .map(|e| e.mount_point)
 }
 
 /// What `delete` must undo, recorded in state.json.
@@ -116,14 +114,28 @@ fn explain(root: &Path, what: String, e: std::io::Error) -> String {
     }
 }
 
-/// Put `pid` into the container's resctrl groups under `root`.
-pub fn apply(root: &Path, rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<RdtState, String> {
+/// Put `pid` into the container's resctrl groups under `root`, undoing
+/// what it made on failure (what `create` does in two recorded steps).
+#[cfg(test)]
+fn apply(root: &Path, rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<RdtState, String> {
+    let state = plan(root, rdt, id)?;
+    if let Err(e) = enter(root, &state, rdt, pid) {
+        let _ = remove(&state);
+        return Err(e);
+    }
+    Ok(state)
+}
+
+/// The groups the container will use and which of them hull will make,
+/// decided before anything is created, so that state.json can record what
+/// `delete` must remove even if hull dies half-way through `enter`.
+pub fn plan(root: &Path, rdt: &LinuxIntelRdt, id: &str) -> Result<RdtState, String> {
     let clos = clos_id(rdt);
     let group = match clos {
         Some("/") => root.to_path_buf(),
         c => root.join(c.unwrap_or(id)),
     };
-    let mut schemata = schemata(rdt);
+    let schemata = schemata(rdt);
     if clos.is_some() && group.is_dir() {
         // Someone else's group, maybe shared: never rewrite its limits,
         // only check they are the ones asked for (runtime-spec).
@@ -139,50 +151,51 @@ pub fn apply(root: &Path, rdt: &LinuxIntelRdt, id: &str, pid: i32) -> Result<Rdt
                 ));
             }
         }
-        schemata.clear();
     } else if clos.is_some() && schemata.is_empty() {
         return Err(format!(
             "intelRdt closID group {} does not exist (it must be pre-created when no schemata are given)",
             group.display()
         ));
     }
-    let created = match std::fs::create_dir(&group) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+    Ok(RdtState {
+        remove_group: clos.is_none() && !group.is_dir(),
+        mon: rdt
+            .enable_monitoring()
+            .unwrap_or(false)
+            .then(|| group.join("mon_groups").join(id)),
+        group,
+    })
+}
+
+/// Make the planned groups, write the schemata of a group that is ours to
+/// configure, and move `pid` in. On failure the caller removes what the
+/// plan says (the container's one teardown path).
+pub fn enter(root: &Path, state: &RdtState, rdt: &LinuxIntelRdt, pid: i32) -> Result<(), String> {
+    let group = &state.group;
+    let existed = match std::fs::create_dir(group) {
+        Ok(()) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => true,
         Err(e) => return Err(explain(root, format!("creating {}", group.display()), e)),
     };
-    let mut state = RdtState {
-        group: group.clone(),
-        remove_group: created && clos.is_none(),
-        mon: None,
-    };
-    let result = (|| {
-        if !schemata.is_empty() {
-            std::fs::write(group.join("schemata"), &schemata)
-                .map_err(|e| explain(root, format!("writing schemata {:?}", schemata.trim()), e))?;
-        }
-        std::fs::write(group.join("tasks"), pid.to_string())
-            .map_err(|e| explain(root, format!("adding pid {pid} to {}", group.display()), e))?;
-        if rdt.enable_monitoring().unwrap_or(false) {
-            let mon = group.join("mon_groups").join(id);
-            match std::fs::create_dir(&mon) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(explain(root, format!("creating {}", mon.display()), e)),
-            }
-            state.mon = Some(mon.clone());
-            std::fs::write(mon.join("tasks"), pid.to_string())
-                .map_err(|e| explain(root, format!("adding pid {pid} to {}", mon.display()), e))?;
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(state),
-        Err(e) => {
-            let _ = remove(&state);
-            Err(e)
-        }
+    let schemata = schemata(rdt);
+    // A closID group that existed was compared by `plan`, never written.
+    let theirs = existed && clos_id(rdt).is_some();
+    if !schemata.is_empty() && !theirs {
+        std::fs::write(group.join("schemata"), &schemata)
+            .map_err(|e| explain(root, format!("writing schemata {:?}", schemata.trim()), e))?;
     }
+    std::fs::write(group.join("tasks"), pid.to_string())
+        .map_err(|e| explain(root, format!("adding pid {pid} to {}", group.display()), e))?;
+    if let Some(mon) = &state.mon {
+        match std::fs::create_dir(mon) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(explain(root, format!("creating {}", mon.display()), e)),
+        }
+        std::fs::write(mon.join("tasks"), pid.to_string())
+            .map_err(|e| explain(root, format!("adding pid {pid} to {}", mon.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Undo `apply`: our monitoring group, and the group if we made it.

@@ -1,20 +1,27 @@
 //! hull: an OCI container runtime. Parse the command line, set up logging,
 //! dispatch, and turn the outcome into an exit status. Nothing else.
 
+mod capabilities;
 mod cgroups;
+mod channel;
 mod cli;
 mod commands;
 mod console;
 mod container;
+mod error;
 mod features;
 mod foreground;
+mod host;
 mod init;
 mod intelrdt;
 mod launch;
 mod logging;
+mod mountinfo;
 mod namespaces;
 mod netdev;
 mod netlink;
+mod plan;
+mod process;
 mod rootfs;
 mod seccomp;
 mod spec;
@@ -26,8 +33,7 @@ use clap::Parser;
 fn main() {
     // The init stage is hull exec'd from a sealed copy with the channel fd
     // in the environment; it never reaches the command line parser.
-    if let Some(fd) = std::env::var_os(init::INIT_ENV).and_then(|v| v.to_str()?.parse::<i32>().ok())
-    {
+    if let Some(fd) = init::stage_fd() {
         init::main(fd);
     }
     let cli = match cli::Cli::try_parse() {

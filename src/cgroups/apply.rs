@@ -183,23 +183,35 @@ pub fn apply(
     let spec_rules = res.devices().as_deref().unwrap_or(&[]);
     let has_rules = !spec_rules.is_empty() || !extra_devices.is_empty();
     let parts = parts(res, mode, has_rules);
-    let pure_v2 = paths.v1.is_empty();
     // The v2 hierarchy's controllers, read only when v2 is needed.
     let mut v2_ctrls: Option<Vec<String>> = None;
+    let targets = targets(paths, &parts, &mut v2_ctrls)?;
+    if let (Some(dir), Some(mount)) = (&paths.v2, &paths.v2_mount) {
+        enable_v2(paths, dir, mount, res, &targets, &mut v2_ctrls, mode)?;
+    }
+    for (part, target) in targets {
+        apply_part(part, target, res, spec_rules, extra_devices, v2_fd, mode)
+            .map_err(|e| in_field(part, e))?;
+    }
+    Ok(())
+}
+
+/// Where each part is driven: its v1 hierarchy, or v2 when v1 lacks it.
+fn targets<'a>(
+    paths: &'a CgroupPaths,
+    parts: &[Part],
+    v2_ctrls: &mut Option<Vec<String>>,
+) -> Result<Vec<(Part, Target<'a>)>> {
+    let pure_v2 = paths.v1.is_empty();
     let mut targets = Vec::with_capacity(parts.len());
-    for &part in &parts {
+    for &part in parts {
         let v1_dir = part.v1().and_then(|c| v1::dir_of(&paths.v1, c));
         let target = match (v1_dir, &paths.v2, &paths.v2_mount) {
             (Some(d), _, _) => Target::V1(d),
             (None, Some(dir), Some(mount)) if part.v2().is_some() => {
                 let name = part.v2().unwrap_or_default();
-                if !name.is_empty() {
-                    if v2_ctrls.is_none() {
-                        v2_ctrls = Some(v2::controllers(mount)?);
-                    }
-                    if !v2_ctrls.iter().flatten().any(|c| c == name) {
-                        return Err(no_controller(part, name, pure_v2));
-                    }
+                if !name.is_empty() && !v2_has(mount, name, v2_ctrls)? {
+                    return Err(no_controller(part, name, pure_v2));
                 }
                 Target::V2(dir)
             }
@@ -215,46 +227,57 @@ pub fn apply(
         };
         targets.push((part, target));
     }
+    Ok(targets)
+}
 
-    if let (Some(dir), Some(mount)) = (&paths.v2, &paths.v2_mount) {
-        let mut required: Vec<String> = targets
-            .iter()
-            .filter(|(_, t)| matches!(t, Target::V2(_)))
-            .filter_map(|(p, _)| p.v2())
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
-        // Controllers the unified map names, when v2 has them.
-        for k in res.unified().iter().flat_map(|u| u.keys()) {
-            if let Some((c, _)) = k.split_once('.').filter(|(c, _)| *c != "cgroup") {
-                if v2_ctrls.is_none() {
-                    v2_ctrls = Some(v2::controllers(mount)?);
-                }
-                if v2_ctrls.iter().flatten().any(|x| x == c) && !required.iter().any(|r| r == c) {
-                    required.push(c.to_string());
-                }
-            }
-        }
-        // On pure v2 enable everything at creation, as runc does, so that
-        // stats and later updates find their files; on a hybrid host only
-        // what v2 must drive (the host's root cgroup is not ours to change
-        // beyond that).
-        let wanted: Vec<String> = if pure_v2 && mode == Mode::Create {
-            match v2_ctrls.take() {
-                Some(c) => c,
-                None => v2::controllers(mount)?,
-            }
-        } else {
-            required.clone()
-        };
-        if !wanted.is_empty() {
-            v2::enable_controllers(mount, dir, &wanted, &required)?;
+/// Whether the v2 hierarchy at `mount` has controller `name` (read once).
+fn v2_has(mount: &Path, name: &str, v2_ctrls: &mut Option<Vec<String>>) -> Result<bool> {
+    if v2_ctrls.is_none() {
+        *v2_ctrls = Some(v2::controllers(mount)?);
+    }
+    Ok(v2_ctrls.iter().flatten().any(|c| c == name))
+}
+
+/// Enable in the v2 tree the controllers the container's v2 parts need.
+fn enable_v2(
+    paths: &CgroupPaths,
+    dir: &Path,
+    mount: &Path,
+    res: &LinuxResources,
+    targets: &[(Part, Target)],
+    v2_ctrls: &mut Option<Vec<String>>,
+    mode: Mode,
+) -> Result<()> {
+    let mut required: Vec<String> = targets
+        .iter()
+        .filter(|(_, t)| matches!(t, Target::V2(_)))
+        .filter_map(|(p, _)| p.v2())
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    // Controllers the unified map names, when v2 has them.
+    for k in res.unified().iter().flat_map(|u| u.keys()) {
+        if let Some((c, _)) = k.split_once('.').filter(|(c, _)| *c != "cgroup")
+            && v2_has(mount, c, v2_ctrls)?
+            && !required.iter().any(|r| r == c)
+        {
+            required.push(c.to_string());
         }
     }
-
-    for (part, target) in targets {
-        apply_part(part, target, res, spec_rules, extra_devices, v2_fd, mode)
-            .map_err(|e| in_field(part, e))?;
+    // On pure v2 enable everything at creation, as runc does, so that
+    // stats and later updates find their files; on a hybrid host only
+    // what v2 must drive (the host's root cgroup is not ours to change
+    // beyond that).
+    let wanted: Vec<String> = if paths.v1.is_empty() && mode == Mode::Create {
+        match v2_ctrls.take() {
+            Some(c) => c,
+            None => v2::controllers(mount)?,
+        }
+    } else {
+        required.clone()
+    };
+    if !wanted.is_empty() {
+        v2::enable_controllers(mount, dir, &wanted, &required)?;
     }
     Ok(())
 }
@@ -292,17 +315,7 @@ fn apply_part(
 ) -> Result<()> {
     use Target::{V1, V2};
     match (part, target) {
-        (Part::Devices, t) => {
-            let rules = devices::rules(spec_rules, extra_devices);
-            match (t, v2_fd) {
-                (V1(d), _) => v1::set_devices(d, &rules),
-                (V2(d), Some(fd)) => ebpf::apply(fd, d, &rules),
-                (V2(d), None) => Err(CgroupError::Invalid(format!(
-                    "{}: not open for the device filter",
-                    d.display()
-                ))),
-            }
-        }
+        (Part::Devices, t) => set_devices(t, spec_rules, extra_devices, v2_fd),
         (Part::Pids, V1(d) | V2(d)) => {
             v1::set_pids(d, res.pids().as_ref().map_or(0, |p| p.limit()))
         }
@@ -327,12 +340,11 @@ fn apply_part(
         (Part::Cpuset, V1(d) | V2(d)) => {
             res.cpu().as_ref().map_or(Ok(()), |c| v1::set_cpuset(d, c))
         }
-        (Part::Hugetlb, t) => {
-            let l = res.hugepage_limits().as_deref().unwrap_or(&[]);
-            match t {
-                V1(d) => v1::set_hugetlb(d, l),
-                V2(d) => v2::set_hugetlb(d, l),
-            }
+        (Part::Hugetlb, V1(d)) => {
+            v1::set_hugetlb(d, res.hugepage_limits().as_deref().unwrap_or(&[]))
+        }
+        (Part::Hugetlb, V2(d)) => {
+            v2::set_hugetlb(d, res.hugepage_limits().as_deref().unwrap_or(&[]))
         }
         (Part::NetCls, V1(d)) => res
             .network()
@@ -342,21 +354,7 @@ fn apply_part(
             .network()
             .as_ref()
             .map_or(Ok(()), |n| v1::set_net_prio(d, n)),
-        (Part::Rdma, V1(d) | V2(d)) => {
-            let mut devs: Vec<_> = res.rdma().iter().flatten().collect();
-            devs.sort_by(|a, b| a.0.cmp(b.0));
-            for (dev, l) in devs {
-                let mut line = dev.clone();
-                if let Some(h) = l.hca_handles() {
-                    line.push_str(&format!(" hca_handle={h}"));
-                }
-                if let Some(o) = l.hca_objects() {
-                    line.push_str(&format!(" hca_object={o}"));
-                }
-                files::write(d, "rdma.max", &line)?;
-            }
-            Ok(())
-        }
+        (Part::Rdma, V1(d) | V2(d)) => set_rdma(d, res),
         (Part::Unified, V2(d)) => res
             .unified()
             .as_ref()
@@ -366,4 +364,37 @@ fn apply_part(
             p.field()
         ))),
     }
+}
+
+fn set_devices(
+    target: Target,
+    spec_rules: &[LinuxDeviceCgroup],
+    extra_devices: &[LinuxDeviceCgroup],
+    v2_fd: Option<&OwnedFd>,
+) -> Result<()> {
+    let rules = devices::rules(spec_rules, extra_devices);
+    match (target, v2_fd) {
+        (Target::V1(d), _) => v1::set_devices(d, &rules),
+        (Target::V2(d), Some(fd)) => ebpf::apply(fd, d, &rules),
+        (Target::V2(d), None) => Err(CgroupError::Invalid(format!(
+            "{}: not open for the device filter",
+            d.display()
+        ))),
+    }
+}
+
+fn set_rdma(dir: &Path, res: &LinuxResources) -> Result<()> {
+    let mut devs: Vec<_> = res.rdma().iter().flatten().collect();
+    devs.sort_by(|a, b| a.0.cmp(b.0));
+    for (dev, l) in devs {
+        let mut line = dev.clone();
+        if let Some(h) = l.hca_handles() {
+            line.push_str(&format!(" hca_handle={h}"));
+        }
+        if let Some(o) = l.hca_objects() {
+            line.push_str(&format!(" hca_object={o}"));
+        }
+        files::write(dir, "rdma.max", &line)?;
+    }
+    Ok(())
 }

@@ -71,25 +71,62 @@ impl FsManager {
         }
     }
 
-    fn mkdir_p(&mut self, dir: &Path, init_cpuset: bool) -> Result<()> {
-        let mut missing = Vec::new();
-        let mut cur = dir;
-        while !cur.exists() {
-            missing.push(cur.to_path_buf());
-            match cur.parent() {
-                Some(p) => cur = p,
-                None => break,
-            }
-        }
-        for d in missing.into_iter().rev() {
+    /// The container's own directories, one per hierarchy.
+    fn leaves(&self) -> impl Iterator<Item = &Path> {
+        self.paths
+            .v1
+            .iter()
+            .map(|(_, d)| d.as_path())
+            .chain(self.paths.v2.as_deref())
+    }
+
+    /// Make the planned directories, parents first. One that appeared
+    /// meanwhile (another container sharing a parent) is not ours.
+    fn make_dirs(&mut self) -> Result<()> {
+        let planned = std::mem::take(&mut self.paths.created);
+        for d in planned {
             match fs::create_dir(&d) {
                 Ok(()) => self.paths.created.push(d.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(CgroupError::io("mkdir", &d, e)),
+                Err(e) => {
+                    // Keep the rest on the record for teardown.
+                    self.paths.created.push(d.clone());
+                    return Err(CgroupError::io("mkdir", &d, e));
+                }
             }
-            if init_cpuset {
+            // Planned directories are ancestors of the leaves: this one is
+            // in the cpuset hierarchy if the cpuset leaf lies below it.
+            let cpuset = self.paths.v1.iter().any(|(ctrls, leaf)| {
+                ctrls.split(',').any(|c| c == "cpuset") && leaf.starts_with(&d)
+            });
+            if cpuset {
                 v1::inherit_cpuset(&d)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A cgroup that existed before create must not hold processes or be
+    /// frozen: the container would share it, or be born frozen and hang.
+    fn check_existing_leaves(&self) -> Result<()> {
+        for dir in self.leaves() {
+            if self.paths.created.iter().any(|c| c == dir) || !dir.exists() {
+                continue;
+            }
+            let mut pids = Vec::new();
+            collect_pids(dir, &mut pids)?;
+            if !pids.is_empty() {
+                return Err(CgroupError::Invalid(format!(
+                    "container's cgroup is not empty: {} process(es) found in {}",
+                    pids.len(),
+                    dir.display()
+                )));
+            }
+        }
+        if self.is_frozen() {
+            return Err(CgroupError::Invalid(
+                "container's cgroup unexpectedly frozen".into(),
+            ));
         }
         Ok(())
     }
@@ -103,14 +140,28 @@ impl FsManager {
 }
 
 impl Manager for FsManager {
-    fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
-        let v1 = self.paths.v1.clone();
-        for (ctrls, dir) in &v1 {
-            let cpuset = ctrls.split(',').any(|c| c == "cpuset");
-            self.mkdir_p(dir, cpuset)?;
+    fn plan(&mut self) {
+        let mut planned: Vec<PathBuf> = Vec::new();
+        for leaf in self.leaves() {
+            let mut missing: Vec<PathBuf> = leaf
+                .ancestors()
+                .take_while(|d| !d.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            missing.reverse();
+            for d in missing {
+                if !planned.contains(&d) {
+                    planned.push(d);
+                }
+            }
         }
+        self.paths.created = planned;
+    }
+
+    fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.check_existing_leaves()?;
+        self.make_dirs()?;
         if let Some(dir) = self.paths.v2.clone() {
-            self.mkdir_p(&dir, false)?;
             // O_RDONLY, not O_PATH: bpf(BPF_PROG_ATTACH) refuses O_PATH fds;
             // clone3 takes either.
             let fd = nix::fcntl::open(
@@ -232,11 +283,18 @@ impl Manager for FsManager {
     }
 
     fn destroy(&self) -> Result<()> {
-        // Remove exactly what create made, deepest first: a cgroup that
+        // Remove exactly what create made, deepest first: the container's
+        // own cgroups with any the container made inside them, and parents
+        // hull made only if nothing else lives in them now. A cgroup that
         // existed before (shared by several containers) is left alone.
         let mut first_err = None;
         for d in self.paths.created.iter().rev() {
-            if let Err(e) = rmdir_tree(d)
+            let r = if self.leaves().any(|l| l == d) {
+                rmdir_tree(d)
+            } else {
+                rmdir_if_unused(d)
+            };
+            if let Err(e) = r
                 && first_err.is_none()
             {
                 first_err = Some(e);
@@ -279,6 +337,21 @@ fn rmdir_tree(dir: &Path) -> Result<()> {
         rmdir_tree(&sub)?;
     }
     rmdir_retry(dir)
+}
+
+/// A parent cgroup hull made: removed unless another cgroup or a process
+/// is in it (the kernel refuses with EBUSY then).
+fn rmdir_if_unused(dir: &Path) -> Result<()> {
+    match fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(CgroupError::io("rmdir", dir, e)),
+    }
 }
 
 /// rmdir, retrying while the kernel still holds the cgroup busy (a killed

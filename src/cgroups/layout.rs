@@ -32,21 +32,12 @@ impl Layout {
 
     pub fn parse(mountinfo: &str) -> Layout {
         let mut layout = Layout::default();
-        for line in mountinfo.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else {
-                continue;
-            };
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let post: Vec<&str> = post.split(' ').collect();
-            if pre.len() < 5 || post.len() < 3 {
-                continue;
-            }
-            let root = PathBuf::from(unescape(pre[3]));
-            let mount = PathBuf::from(unescape(pre[4]));
-            match post[0] {
-                "cgroup2" if layout.v2.is_none() => layout.v2 = Some((mount, root)),
+        for e in crate::mountinfo::parse(mountinfo) {
+            match e.fs_type.as_str() {
+                "cgroup2" if layout.v2.is_none() => layout.v2 = Some((e.mount_point, e.root)),
                 "cgroup" => {
-                    let controllers: Vec<String> = post[2]
+                    let controllers: Vec<String> = e
+                        .super_options
                         .split(',')
                         .filter(|o| is_controller(o))
                         .map(str::to_string)
@@ -55,8 +46,8 @@ impl Layout {
                         && !layout.v1.iter().any(|h| h.controllers == controllers)
                     {
                         layout.v1.push(V1Hierarchy {
-                            mount,
-                            root,
+                            mount: e.mount_point,
+                            root: e.root,
                             controllers,
                         });
                     }
@@ -86,29 +77,6 @@ fn is_controller(opt: &str) -> bool {
         "misc",
     ];
     opt.starts_with("name=") || KNOWN.contains(&opt)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// hull's own cgroup per hierarchy, from /proc/self/cgroup: the base for
@@ -155,10 +123,5 @@ mod tests {
     fn parses_pure_v2() {
         let l = Layout::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
         assert!(l.v1.is_empty() && l.v2.is_some());
-    }
-
-    #[test]
-    fn unescapes_octal() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
     }
 }

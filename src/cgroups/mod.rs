@@ -22,8 +22,8 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
-use serde::{Deserialize, Serialize};
 
+pub use crate::plan::CgroupPaths;
 pub use fs::FsManager;
 pub use layout::Layout;
 pub use oom::OomWatch;
@@ -59,28 +59,12 @@ impl CgroupError {
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
 
-/// Where a container's cgroups are, as recorded in state.json so that every
-/// later command finds them without re-deriving anything.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct CgroupPaths {
-    /// v1 hierarchies: (mount point, absolute directory of the container).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub v1: Vec<(String, PathBuf)>,
-    /// The container's directory in the v2 hierarchy, if the host has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v2: Option<PathBuf>,
-    /// Where the v2 hierarchy is mounted: its controllers and the
-    /// subtree_control files on the way down start there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v2_mount: Option<PathBuf>,
-    /// Directories hull created, in creation order; only these are removed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub created: Vec<PathBuf>,
-}
-
 /// What a runtime needs from a cgroup driver.
 pub trait Manager {
-    /// Create the container's cgroups and apply the resource limits.
+    /// Work out which directories `create` will make, into `paths()`, so
+    /// they can be recorded before any of them exists.
+    fn plan(&mut self);
+    /// Create the planned cgroups and apply the resource limits.
     fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()>;
     /// A directory fd for clone3's CLONE_INTO_CGROUP, when the driver has one.
     fn clone_into(&self) -> Option<RawFd>;
@@ -185,36 +169,6 @@ fn hugetlb_error(e: CgroupError, size: &str) -> CgroupError {
     e
 }
 
-/// The cgroup path a spec asks for, runc's way: absolute paths are taken as
-/// is, relative ones are placed under hull's own cgroup, and an empty one
-/// becomes `/<id>`.
-pub fn requested_path(cgroups_path: Option<&Path>, id: &str) -> PathBuf {
-    match cgroups_path {
-        Some(p) if !p.as_os_str().is_empty() => clean(p),
-        _ => PathBuf::from("/").join(id),
-    }
-}
-
-/// Lexically clean a cgroup path so that it can never climb out of a
-/// hierarchy with `..`.
-fn clean(p: &Path) -> PathBuf {
-    let mut out = if p.is_absolute() {
-        PathBuf::from("/")
-    } else {
-        PathBuf::new()
-    };
-    for c in p.components() {
-        match c {
-            std::path::Component::Normal(s) => out.push(s),
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,26 +184,5 @@ mod tests {
     fn pids_limit_meanings() {
         assert_eq!(pids_max(-1), "max");
         assert_eq!(pids_max(42), "42");
-    }
-
-    #[test]
-    fn default_path_is_slash_id() {
-        assert_eq!(requested_path(None, "abc"), PathBuf::from("/abc"));
-        assert_eq!(
-            requested_path(Some(Path::new("")), "abc"),
-            PathBuf::from("/abc")
-        );
-    }
-
-    #[test]
-    fn dotdot_cannot_escape() {
-        assert_eq!(
-            requested_path(Some(Path::new("/a/../../../etc")), "x"),
-            PathBuf::from("/etc")
-        );
-        assert_eq!(
-            requested_path(Some(Path::new("a/../../b")), "x"),
-            PathBuf::from("b")
-        );
     }
 }

@@ -32,7 +32,7 @@ pub fn run(store: &Store, a: &DeleteArgs) -> Result<()> {
             s.as_str()
         ),
     }
-    c.destroy()?;
+    crate::container::destroy(&c.dir, &c.state)?;
     drop(lock);
     Ok(())
 }

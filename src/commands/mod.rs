@@ -58,17 +58,9 @@ fn not_yet(verb: &str) -> Result<i32> {
 /// `--preserve-fds N` (and LISTEN_FDS) name fds 3..3+N of the caller: each
 /// must be open when hull starts.
 pub fn check_passed_fds(cli: &Cli) -> Result<()> {
-    let create = match &cli.command {
-        Command::Create(a) => a,
-        Command::Run(a) => &a.create,
-        _ => return Ok(()),
-    };
-    let total = crate::launch::listen_fds() + create.preserve_fds;
-    for fd in 3..3 + total as i32 {
-        // SAFETY: F_GETFD only queries the descriptor table.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            anyhow::bail!("--preserve-fds/LISTEN_FDS: file descriptor {fd} is not open");
-        }
+    match &cli.command {
+        Command::Create(a) => crate::launch::check_passed_fds(a.preserve_fds),
+        Command::Run(a) => crate::launch::check_passed_fds(a.create.preserve_fds),
+        _ => Ok(()),
     }
-    Ok(())
 }

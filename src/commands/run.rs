@@ -11,7 +11,7 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         super::create::run(store, &a.create)?;
         if let Err(e) = super::start::run(store, &a.create.id) {
             if let Ok(c) = store.load(&a.create.id) {
-                let _ = c.destroy();
+                let _ = crate::container::destroy(&c.dir, &c.state);
             }
             return Err(e);
         }
@@ -52,7 +52,7 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
     if !a.keep {
         let _lock = store.lock(&a.create.id)?;
         let c = store.load(&a.create.id)?;
-        c.destroy()?;
+        crate::container::destroy(&c.dir, &c.state)?;
     }
     Ok(code)
 }

@@ -23,19 +23,7 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
 
 fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(path) = &a.resources {
-        // As with runc, a resources document makes every other flag moot.
-        let mut text = String::new();
-        if path == "-" {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading resources from stdin")?;
-        } else {
-            text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-        }
-        let res: LinuxResources = serde_json::from_str(&text)
-            .with_context(|| format!("decoding resources from {path}"))?;
-        warn_kernel_memory(&res);
-        return Ok(res);
+        return from_file(path);
     }
     if a.l3_cache_schema.is_some() {
         bail!("Intel RDT/CAT: l3 cache schema is not enabled");
@@ -43,6 +31,44 @@ fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if a.mem_bw_schema.is_some() {
         bail!("Intel RDT/MBA: memory bandwidth schema is not enabled");
     }
+    let mut doc = Map::new();
+    let memory = memory_flags(a)?;
+    if !memory.is_empty() {
+        doc.insert("memory".into(), Value::Object(memory));
+    }
+    let cpu = cpu_flags(a);
+    if !cpu.is_empty() {
+        doc.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(w) = a.blkio_weight.filter(|&w| w != 0) {
+        doc.insert("blockIO".into(), json!({ "weight": w }));
+    }
+    if let Some(p) = a.pids_limit {
+        doc.insert("pids".into(), json!({ "limit": p }));
+    }
+    let res: LinuxResources = serde_json::from_value(Value::Object(doc))?;
+    warn_kernel_memory(&res);
+    Ok(res)
+}
+
+/// A LinuxResources document (`-` for stdin). As with runc, it makes every
+/// other flag moot.
+fn from_file(path: &str) -> Result<LinuxResources> {
+    let mut text = String::new();
+    if path == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading resources from stdin")?;
+    } else {
+        text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    }
+    let res: LinuxResources =
+        serde_json::from_str(&text).with_context(|| format!("decoding resources from {path}"))?;
+    warn_kernel_memory(&res);
+    Ok(res)
+}
+
+fn memory_flags(a: &UpdateArgs) -> Result<Map<String, Value>> {
     let mut memory = Map::new();
     for (key, val) in [
         ("limit", &a.memory),
@@ -67,6 +93,10 @@ fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
             memory.insert(key.into(), json!(n));
         }
     }
+    Ok(memory)
+}
+
+fn cpu_flags(a: &UpdateArgs) -> Map<String, Value> {
     let mut cpu = Map::new();
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -94,22 +124,7 @@ fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
             .filter(|s| !s.is_empty())
             .map(Value::from),
     );
-    let mut doc = Map::new();
-    if !memory.is_empty() {
-        doc.insert("memory".into(), Value::Object(memory));
-    }
-    if !cpu.is_empty() {
-        doc.insert("cpu".into(), Value::Object(cpu));
-    }
-    if let Some(w) = a.blkio_weight.filter(|&w| w != 0) {
-        doc.insert("blockIO".into(), json!({ "weight": w }));
-    }
-    if let Some(p) = a.pids_limit {
-        doc.insert("pids".into(), json!({ "limit": p }));
-    }
-    let res: LinuxResources = serde_json::from_value(Value::Object(doc))?;
-    warn_kernel_memory(&res);
-    Ok(res)
+    cpu
 }
 
 fn warn_kernel_memory(res: &LinuxResources) {

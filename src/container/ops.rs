@@ -1,12 +1,14 @@
-//! What can be done to a loaded container: signal it, wait for it, and
-//! remove everything it holds on the host.
+//! What can be done to a loaded container: pause, resume, signal it, wait
+//! for it. Removing it is teardown's job.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{Container, Status, proc_start_time};
+use super::handle::Container;
+use super::state::State;
+use super::status::{Status, proc_start_time};
 use crate::cgroups::{FsManager, Manager};
 use crate::sys;
 
@@ -22,14 +24,13 @@ pub enum OpError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("removing {0}: {1}")]
     Remove(std::path::PathBuf, std::io::Error),
+    #[error("{0}")]
+    Busy(&'static str),
 }
 
 impl Container {
-    /// A pidfd for the init, checked to be the very process we started (the
-    /// pid may have been reused since).
     pub fn init_pidfd(&self) -> Option<OwnedFd> {
-        let fd = sys::pidfd_open(self.state.pid).ok()?;
-        (proc_start_time(self.state.pid) == Some(self.state.start_time)).then_some(fd)
+        init_pidfd(&self.state)
     }
 
     pub fn cgroup(&self) -> FsManager {
@@ -74,66 +75,33 @@ impl Container {
             Err(e) => Err(OpError::Sys("sending signal", e)),
         }
     }
+}
 
-    /// Wait (up to `timeout`) for the init to exit.
-    pub fn wait_exit(&self, timeout: Duration) -> bool {
-        let Some(fd) = self.init_pidfd() else {
-            return true;
-        };
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let mut pfd = [nix::poll::PollFd::new(
-                fd.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            match nix::poll::poll(
-                &mut pfd,
-                nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
-            ) {
-                Ok(n) if n > 0 => return true,
-                Ok(_) => return false,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return proc_start_time(self.state.pid) != Some(self.state.start_time),
-            }
-        }
-    }
+/// A pidfd for the recorded init, checked to be the very process we
+/// started (the pid may have been reused since).
+pub fn init_pidfd(state: &State) -> Option<OwnedFd> {
+    let fd = sys::pidfd_open(state.pid).ok()?;
+    (proc_start_time(state.pid) == Some(state.start_time)).then_some(fd)
+}
 
-    /// Kill whatever is left and remove the cgroups and the state directory.
-    pub fn destroy(&self) -> Result<(), OpError> {
-        let cg = self.cgroup();
-        if self.status != Status::Stopped {
-            let _ = self.signal(Signal::SIGKILL, false);
-            if self.status == Status::Paused {
-                // A task frozen by the v1 freezer dies only once thawed.
-                let _ = cg.freeze(false);
-            }
-            self.wait_exit(Duration::from_secs(10));
-        }
-        // Processes that joined the cgroup but not the pid namespace, or a
-        // container sharing the host's pid namespace: cgroup.kill on v2,
-        // SIGKILL to each on v1, until the kernel has let them all go.
-        let mut rounds = 0;
-        loop {
-            let pids = cg.pids().unwrap_or_default();
-            if pids.is_empty() || rounds == 500 {
-                break;
-            }
-            if rounds % 50 == 0 {
-                let _ = cg.kill_all();
-            }
-            std::thread::sleep(Duration::from_millis(2));
-            rounds += 1;
-        }
-        cg.destroy()?;
-        if let Some(rdt) = &self.state.intel_rdt {
-            crate::intelrdt::remove(rdt).map_err(|e| OpError::Remove(rdt.group.clone(), e))?;
-        }
-        match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(OpError::Remove(self.dir.clone(), e)),
+/// Wait (up to `timeout`) for the process behind `fd` to exit.
+pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut pfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(
+            &mut pfd,
+            nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
+        ) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => return false,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return false,
         }
     }
 }

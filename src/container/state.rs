@@ -1,4 +1,7 @@
-//! state.json: what hull must remember between commands, written atomically.
+//! state.json: what hull must remember between commands. `create` writes it
+//! in steps, each *before* the thing it names exists (the cgroup
+//! directories before mkdir, the init's pid right after clone), so a hull
+//! killed at any point leaves `delete -f` a complete list of what to undo.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,15 +10,23 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ContainerError, Result};
-use crate::cgroups::CgroupPaths;
+use super::error::{ContainerError, Result};
+use crate::plan::CgroupPaths;
 
 pub const STATE_FILE: &str = "state.json";
+/// The config.json `create` saw, kept for `exec` and the hooks of later
+/// commands: the bundle may change or vanish after create.
+pub const CONFIG_FILE: &str = "config.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
     pub id: String,
-    /// Pid of the container's init process in hull's pid namespace.
+    /// False until the init reported ready: a create in progress, or one
+    /// that died half-way.
+    #[serde(default)]
+    pub ready: bool,
+    /// Pid of the container's init process in hull's pid namespace (before
+    /// ready it may be the intermediate stage); 0 before the clone.
     pub pid: i32,
     /// Start time of that process (field 22 of /proc/PID/stat): a pid that
     /// was reused by another process never matches it.
@@ -29,15 +40,49 @@ pub struct State {
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub cgroup: CgroupPaths,
-    /// The container has its own pid namespace: killing its init kills all.
+    /// The container has a pid namespace of its own: killing its init
+    /// kills every process in it.
     #[serde(default)]
     pub own_pid_ns: bool,
     /// resctrl groups to remove on delete (linux.intelRdt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt: Option<crate::intelrdt::RdtState>,
+    /// Set for a container without a mount namespace of its own, whose
+    /// mounts hull makes in the host's namespace under the rootfs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts: Option<HostMounts>,
+}
+
+/// What a container without its own mount namespace mounts on the host:
+/// everything under `under` that was not there before.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostMounts {
+    pub under: PathBuf,
+    /// Mount ids already present under `under` before create: not ours.
+    pub before: Vec<u64>,
 }
 
 impl State {
+    /// The first record of a container: nothing exists yet but the
+    /// directory it is written into.
+    pub fn creating(id: &str, bundle: &Path, rootfs: &Path) -> State {
+        State {
+            id: id.to_string(),
+            ready: false,
+            pid: 0,
+            start_time: 0,
+            bundle: bundle.to_path_buf(),
+            rootfs: rootfs.to_path_buf(),
+            created: crate::logging::rfc3339_nanos_now(),
+            owner: String::new(),
+            annotations: None,
+            cgroup: Default::default(),
+            own_pid_ns: false,
+            intel_rdt: None,
+            host_mounts: None,
+        }
+    }
+
     pub fn load(dir: &Path) -> Result<State> {
         let path = dir.join(STATE_FILE);
         let data = std::fs::read(&path).map_err(|e| {
@@ -50,27 +95,37 @@ impl State {
         serde_json::from_slice(&data).map_err(|source| ContainerError::Corrupt { path, source })
     }
 
-    /// Write to a temporary file, fsync it, rename over state.json: readers
-    /// see the old or the new state, never a torn one.
+    /// Write to a temporary file and rename it over state.json: readers see
+    /// the old or the new state, never a torn one. No fsync: the record
+    /// must survive hull being killed, which the page cache does; a power
+    /// loss takes every container with it (and --root lives on tmpfs).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let tmp = dir.join(".state.json.tmp");
-        let path = dir.join(STATE_FILE);
         let data = serde_json::to_vec(self).map_err(|source| ContainerError::Corrupt {
-            path: path.clone(),
+            path: dir.join(STATE_FILE),
             source,
         })?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(|e| ContainerError::io("create", &tmp, e))?;
-        f.write_all(&data)
-            .map_err(|e| ContainerError::io("write", &tmp, e))?;
-        f.sync_all()
-            .map_err(|e| ContainerError::io("fsync", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
+        write_atomic(dir, STATE_FILE, &data)
     }
+}
+
+/// Keep the config.json `create` saw beside the state.
+pub fn write_config(dir: &Path, raw: &[u8]) -> Result<()> {
+    write_atomic(dir, CONFIG_FILE, raw)
+}
+
+/// Write `name` in `dir` through a temporary file and a rename.
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(|e| ContainerError::io("create", &tmp, e))?;
+    f.write_all(data)
+        .map_err(|e| ContainerError::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
 }

@@ -4,6 +4,11 @@
 
 use std::path::Path;
 
+use super::state::State;
+
+/// Present from create until `start`; the init blocks reading it.
+pub const EXEC_FIFO: &str = "exec.fifo";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Creating,
@@ -47,11 +52,14 @@ fn parse_stat(stat: &str) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
-/// Status of a container whose init had `pid` with `start_time`.
-pub fn derive(dir: &Path, pid: i32, start_time: u64, frozen: impl FnOnce() -> bool) -> Status {
-    match proc_start_time(pid) {
-        Some(t) if t == start_time => {
-            if dir.join(super::store::EXEC_FIFO).exists() {
+/// Status of the container recorded in `state`.
+pub fn derive(dir: &Path, state: &State, frozen: impl FnOnce() -> bool) -> Status {
+    if !state.ready {
+        return Status::Creating;
+    }
+    match proc_start_time(state.pid) {
+        Some(t) if t == state.start_time => {
+            if dir.join(EXEC_FIFO).exists() {
                 Status::Created
             } else if frozen() {
                 Status::Paused

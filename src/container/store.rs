@@ -2,18 +2,20 @@
 //! keeps ids from naming anything outside it, and a per-container lock so
 //! concurrent start/kill/delete on one id are serialized.
 
+use std::cell::OnceCell;
 use std::fs;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg, OFlag, open};
 use nix::sys::stat::Mode;
 
-use super::{Container, ContainerError, Result, State, status};
+use super::error::{ContainerError, Result};
+use super::handle::Container;
+use super::state::State;
+use super::status;
 use crate::cgroups::{FsManager, Manager};
-
-pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// runc's id rule: `^[\w+\-.]+$`, and not "." or "..".
 pub fn validate_id(id: &str) -> Result<()> {
@@ -36,13 +38,51 @@ pub struct Lock {
 
 pub struct Store {
     root: PathBuf,
+    /// The outcome of checking an existing root, done once per command.
+    checked: OnceCell<std::result::Result<(), String>>,
 }
 
 impl Store {
     pub fn new(root: &str) -> Store {
         Store {
             root: PathBuf::from(root),
+            checked: OnceCell::new(),
         }
+    }
+
+    /// An existing --root must be a directory owned by us that nobody else
+    /// may write: whoever can plant a state.json there chooses which pids
+    /// hull signals and which cgroups it removes. A missing root is fine
+    /// (create makes it; other verbs then find no container).
+    fn check_root(&self) -> Result<()> {
+        let verdict = self.checked.get_or_init(|| {
+            let md = match fs::metadata(&self.root) {
+                Ok(md) => md,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(format!("{}: {e}", self.root.display())),
+            };
+            let euid = nix::unistd::geteuid().as_raw();
+            if !md.is_dir() {
+                Err(format!("{} is not a directory", self.root.display()))
+            } else if md.uid() != euid {
+                Err(format!(
+                    "{} is owned by uid {}, not by us (uid {euid})",
+                    self.root.display(),
+                    md.uid()
+                ))
+            } else if md.mode() & 0o022 != 0 {
+                Err(format!(
+                    "{} is writable by group or others (mode {:o})",
+                    self.root.display(),
+                    md.mode() & 0o7777
+                ))
+            } else {
+                Ok(())
+            }
+        });
+        verdict
+            .clone()
+            .map_err(ContainerError::UnsafeRoot)
     }
 
     pub fn root(&self) -> &Path {
@@ -57,6 +97,7 @@ impl Store {
     /// the directory locked.
     pub fn create_dir(&self, id: &str) -> Result<(PathBuf, Lock)> {
         validate_id(id)?;
+        self.check_root()?;
         let mut b = fs::DirBuilder::new();
         b.mode(0o711);
         if let Err(e) = b.create(&self.root)
@@ -70,7 +111,7 @@ impl Store {
         b.recursive(false);
         b.create(&dir).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                ContainerError::Exists(id.to_string())
+                self.exists_error(id)
             } else {
                 ContainerError::io("mkdir", &dir, e)
             }
@@ -79,29 +120,45 @@ impl Store {
         Ok((dir, lock))
     }
 
+    /// The id is taken: by a container, or by what a create that did not
+    /// finish left behind.
+    fn exists_error(&self, id: &str) -> ContainerError {
+        let unfinished = self
+            .load(id)
+            .is_ok_and(|c| c.status == status::Status::Creating);
+        if unfinished {
+            ContainerError::Leftover(id.to_string())
+        } else {
+            ContainerError::Exists(id.to_string())
+        }
+    }
+
     /// Lock a container's directory (waiting for a concurrent command).
     pub fn lock(&self, id: &str) -> Result<Lock> {
         validate_id(id)?;
+        self.check_root()?;
         lock_dir(&self.dir(id))
     }
 
     /// Load a container and derive its status.
     pub fn load(&self, id: &str) -> Result<Container> {
         validate_id(id)?;
+        self.check_root()?;
         let dir = self.dir(id);
         let state = match State::load(&dir) {
             Ok(s) => s,
-            // A directory without state.json is a create still in progress.
+            // A directory without state.json: a create that has not
+            // written its first record yet (it holds nothing else).
             Err(ContainerError::NotExist) if dir.is_dir() => {
                 return Ok(Container {
-                    state: State::creating(id),
+                    state: State::creating(id, Path::new(""), Path::new("")),
                     status: status::Status::Creating,
                     dir,
                 });
             }
             Err(e) => return Err(e),
         };
-        let status = status::derive(&dir, state.pid, state.start_time, || {
+        let status = status::derive(&dir, &state, || {
             FsManager::from_paths(state.cgroup.clone()).is_frozen()
         });
         Ok(Container { dir, state, status })
@@ -109,6 +166,7 @@ impl Store {
 
     /// Ids of all containers, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
+        self.check_root()?;
         let rd = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -125,41 +183,45 @@ impl Store {
     }
 }
 
+/// Lock `dir`. A command that waited for the lock checks that the path
+/// still names the directory it locked: a delete and a new create of the
+/// same id in between would otherwise leave it holding the lock of a
+/// directory that no longer exists, unserialized with the new container.
 fn lock_dir(dir: &Path) -> Result<Lock> {
-    let fd = open(
-        dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        if e == nix::errno::Errno::ENOENT {
-            ContainerError::NotExist
-        } else {
-            ContainerError::io("open", dir, e.into())
-        }
-    })?;
-    let flock = Flock::lock(fd, FlockArg::LockExclusive)
-        .map_err(|(_, e)| ContainerError::io("lock", dir, e.into()))?;
-    let _ = flock.as_fd();
-    Ok(Lock { _flock: flock })
-}
-
-impl State {
-    fn creating(id: &str) -> State {
-        State {
-            id: id.to_string(),
-            pid: 0,
-            start_time: 0,
-            bundle: PathBuf::new(),
-            rootfs: PathBuf::new(),
-            created: String::new(),
-            owner: String::new(),
-            annotations: None,
-            cgroup: Default::default(),
-            own_pid_ns: false,
-            intel_rdt: None,
+    for _ in 0..100 {
+        let fd = open(
+            dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            if e == nix::errno::Errno::ENOENT {
+                ContainerError::NotExist
+            } else {
+                ContainerError::io("open", dir, e.into())
+            }
+        })?;
+        let flock = Flock::lock(fd, FlockArg::LockExclusive)
+            .map_err(|(_, e)| ContainerError::io("lock", dir, e.into()))?;
+        let held = nix::sys::stat::fstat(&*flock)
+            .map_err(|e| ContainerError::io("stat", dir, e.into()))?;
+        match fs::symlink_metadata(dir) {
+            Ok(now) if now.dev() == held.st_dev && now.ino() == held.st_ino => {
+                return Ok(Lock { _flock: flock });
+            }
+            // Replaced while we waited: lock the new one.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NotExist);
+            }
+            Err(e) => return Err(ContainerError::io("stat", dir, e)),
         }
     }
+    Err(ContainerError::io(
+        "lock",
+        dir,
+        std::io::Error::other("the directory kept being replaced"),
+    ))
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
 
-use super::{Ctx, InitError, Result};
-use crate::launch::{Channel, FromInit, InitPlan, ToInit};
+use crate::channel::{Channel, FromInit, ToInit};
+use crate::error::{Ctx, Result, StageError};
+use crate::plan::InitPlan;
 use crate::sys;
 
 fn type_name(flag: u64) -> &'static str {
@@ -57,7 +58,7 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
                     e.desc()
                 )
             };
-            InitError {
+            StageError {
                 msg,
                 errno: Some(e),
             }
@@ -67,10 +68,10 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
     if ns.unshare_user {
         unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "creating the user namespace".into())?;
         chan.send(&FromInit::NeedIdMaps)
-            .map_err(|e| InitError::new(format!("asking for id maps: {e}")))?;
+            .map_err(|e| StageError::new(format!("asking for id maps: {e}")))?;
         match chan.recv::<ToInit>() {
             Ok(ToInit::MappingWritten) => {}
-            other => return Err(InitError::new(format!("waiting for id maps: {other:?}"))),
+            other => return Err(StageError::new(format!("waiting for id maps: {other:?}"))),
         }
     }
     if crate::namespaces::has(spec, oci_spec::runtime::LinuxNamespaceType::User) {
@@ -118,7 +119,7 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
             "monotonic" => "monotonic",
             "boottime" => "boottime",
             other => {
-                return Err(InitError::new(format!(
+                return Err(StageError::new(format!(
                     "unknown clock {other:?} in linux.timeOffsets"
                 )));
             }

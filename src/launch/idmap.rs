@@ -3,10 +3,11 @@
 //! user namespace (while its init waits) and for the throw-away namespaces
 //! that carry an id-mapped mount's mappings.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 
 use crate::sys;
 
@@ -80,4 +81,41 @@ pub fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<Own
     drop(wr);
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     ns
+}
+
+/// In the parent: a detached copy of the mount's source, id-mapped through
+/// `userns`. Its other options are applied by the init stage on attach.
+pub fn source_tree(src: &Path, m: &Mount, userns: &OwnedFd) -> anyhow::Result<OwnedFd> {
+    use anyhow::Context;
+    let opts = crate::plan::mount_options::parse(m.options().as_deref().unwrap_or(&[]));
+    let recursive = crate::plan::idmap::of(m).is_some_and(|i| i.recursive);
+    let mut flags = libc::OPEN_TREE_CLONE;
+    if opts.flags & libc::MS_REC != 0 {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    let path = std::ffi::CString::new(src.as_os_str().as_encoded_bytes())
+        .with_context(|| format!("NUL byte in {}", src.display()))?;
+    let tree = crate::sys::open_tree(libc::AT_FDCWD, &path, flags)
+        .with_context(|| format!("open_tree {}", src.display()))?;
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let rec = if recursive { libc::AT_RECURSIVE } else { 0 };
+    crate::sys::mount_setattr(
+        tree.as_raw_fd(),
+        c"",
+        (libc::AT_EMPTY_PATH | rec) as u32,
+        &attr,
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::EINVAL => anyhow::anyhow!(
+            "id-mapping {}: the filesystem does not support idmapped mounts (EINVAL)",
+            src.display()
+        ),
+        e => anyhow::anyhow!("id-mapping {}: {}", src.display(), e.desc()),
+    })?;
+    Ok(tree)
 }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
 
 use super::paths::{self, Kind};
-use crate::init::{Ctx, InitError, Result};
+use crate::error::{Ctx, Result, StageError};
 
 /// (path, major, minor) of the devices runc gives every container.
 const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
@@ -46,7 +46,7 @@ fn from_spec(d: &LinuxDevice) -> Result<Node> {
         LinuxDeviceType::B => SFlag::S_IFBLK,
         LinuxDeviceType::P => SFlag::S_IFIFO,
         LinuxDeviceType::A => {
-            return Err(InitError::new(format!(
+            return Err(StageError::new(format!(
                 "device {}: type \"a\" is not a device node",
                 d.path().display()
             )));
@@ -63,46 +63,9 @@ fn from_spec(d: &LinuxDevice) -> Result<Node> {
     })
 }
 
-/// Cgroup allow rules implied by linux.devices (runc allows each node).
-pub fn cgroup_rules(spec: &Spec) -> Vec<LinuxDeviceCgroup> {
-    let devs = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref())
-        .unwrap_or(&[]);
-    // A fifo needs no device permission: only block and char nodes get rules.
-    devs.iter()
-        .filter(|d| !matches!(d.typ(), LinuxDeviceType::P | LinuxDeviceType::A))
-        .filter_map(|d| {
-            oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
-                .allow(true)
-                .typ(d.typ())
-                .major(d.major())
-                .minor(d.minor())
-                .access("rwm")
-                .build()
-                .ok()
-        })
-        .collect()
-}
-
-/// Whether hull owns /dev (a fresh tmpfs) and must populate it, or /dev is
-/// a bind mount from the host and must be left alone.
-pub fn dev_is_bound(spec: &Spec) -> bool {
-    spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && (m.typ().as_deref() == Some("bind")
-                || m.options()
-                    .as_deref()
-                    .unwrap_or(&[])
-                    .iter()
-                    .any(|o| o == "bind" || o == "rbind"))
-    })
-}
-
 pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
     let mut nodes: Vec<Node> = Vec::new();
-    let bound = dev_is_bound(spec);
+    let bound = crate::plan::devices::dev_is_bound(spec);
     if !bound {
         for &(p, major, minor) in DEFAULT_DEVICES {
             nodes.push(Node {

@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{SFlag, fstat, major, minor};
 
 use super::paths;
-use crate::init::{Ctx, InitError, Result};
+use crate::error::{Ctx, Result, StageError};
 use crate::sys;
 
 const MOVE: u32 = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
@@ -39,7 +39,7 @@ fn verified_dev_null(root: &OwnedFd) -> Result<OwnedFd> {
     let st = fstat(&fd).ctx(|| "stat /dev/null".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
-        return Err(InitError::new(
+        return Err(StageError::new(
             "/dev/null is not the null device (1:3): refusing to use it to mask paths",
         ));
     }
@@ -50,7 +50,7 @@ fn empty_ro_tmpfs(label: Option<&str>) -> Result<OwnedFd> {
     let fs = sys::fsopen(c"tmpfs").ctx(|| "fsopen tmpfs".into())?;
     if let Some(l) = label {
         let l = std::ffi::CString::new(l)
-            .map_err(|_| InitError::new("NUL byte in linux.mountLabel"))?;
+            .map_err(|_| StageError::new("NUL byte in linux.mountLabel"))?;
         sys::fsconfig(
             fs.as_raw_fd(),
             libc::FSCONFIG_SET_STRING,

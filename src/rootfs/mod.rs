@@ -5,10 +5,8 @@
 
 mod copyup;
 mod devices;
-pub mod idmap;
 mod masked;
 mod mounts;
-pub mod options;
 pub mod paths;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,11 +18,10 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-pub use devices::cgroup_rules as device_cgroup_rules;
-pub use mounts::{IdMappedSources, bind_source};
+pub use mounts::IdMappedSources;
 
-use crate::init::{Ctx, InitError, Result};
-use crate::launch::InitPlan;
+use crate::error::{Ctx, Result, StageError};
+use crate::plan::InitPlan;
 use crate::sys;
 
 /// The container root after pivot_root.
@@ -48,7 +45,7 @@ impl Mounted {
         .ctx(|| "opening /dev/pts/ptmx (is devpts mounted at /dev/pts?)".into())?;
         let fs = nix::sys::statfs::fstatfs(&fd).ctx(|| "statfs /dev/pts/ptmx".into())?;
         if fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
-            return Err(InitError::new(
+            return Err(StageError::new(
                 "/dev/pts/ptmx is not on a devpts filesystem",
             ));
         }
@@ -69,7 +66,7 @@ impl Mounted {
         if nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
             == nix::sys::stat::SFlag::S_IFLNK
         {
-            return Err(InitError::new("/dev/console is a symlink"));
+            return Err(StageError::new("/dev/console is a symlink"));
         }
         let tree = sys::open_tree(
             peer.as_raw_fd(),
@@ -106,7 +103,7 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
         "unbindable" => MsFlags::MS_UNBINDABLE,
         "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
         other => {
-            return Err(InitError::new(format!(
+            return Err(StageError::new(format!(
                 "rootfsPropagation {other:?} is not valid"
             )));
         }
@@ -220,7 +217,7 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
     {
         if !m.own_mntns {
             // "/" would be the host's root mount.
-            return Err(InitError::new("root.readonly requires a mount namespace"));
+            return Err(StageError::new("root.readonly requires a mount namespace"));
         }
         sys::mount_set_readonly(m.root.as_raw_fd(), false).ctx(|| "making / read-only".into())?;
     }
@@ -243,20 +240,16 @@ fn ensure_cwd(root: &OwnedFd, spec: &Spec) -> Result<()> {
 /// pivot_root refuses a new root whose parent mount is shared: make the
 /// mount that holds the rootfs private (in our namespace only).
 fn make_parent_private(rootfs: &Path) -> Result<()> {
-    let info =
-        std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "reading mountinfo".into())?;
-    let mut best: Option<&str> = None;
-    for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        if rootfs.starts_with(mp) && best.is_none_or(|b| mp.len() > b.len()) {
-            best = Some(mp);
-        }
-    }
+    let mounts = crate::mountinfo::read().ctx(|| "reading mountinfo".into())?;
+    let best = mounts
+        .iter()
+        .map(|e| &e.mount_point)
+        .filter(|mp| rootfs.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len());
     if let Some(mp) = best {
         let none: Option<&str> = None;
-        mount(none, mp, none, MsFlags::MS_PRIVATE, none).ctx(|| format!("making {mp} private"))?;
+        mount(none, mp, none, MsFlags::MS_PRIVATE, none)
+            .ctx(|| format!("making {} private", mp.display()))?;
     }
     Ok(())
 }

@@ -8,19 +8,20 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
-use super::options::{self, Parsed};
 use super::paths::{self, Kind};
-use crate::init::{Ctx, InitError, Result};
-use crate::launch::InitPlan;
+use crate::error::{Ctx, Result, StageError};
+use crate::plan::InitPlan;
+use crate::plan::mount_options::{self as options, Parsed};
+use crate::plan::mounts::{bind_source, is_bind};
 use crate::sys;
 
 fn cstr(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| InitError::new(format!("NUL byte in {s:?}")))
+    CString::new(s).map_err(|_| StageError::new(format!("NUL byte in {s:?}")))
 }
 
 fn cpath(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_encoded_bytes())
-        .map_err(|_| InitError::new(format!("NUL byte in {}", p.display())))
+        .map_err(|_| StageError::new(format!("NUL byte in {}", p.display())))
 }
 
 /// Detached, id-mapped source trees built by the parent, by `mounts[]` index.
@@ -37,7 +38,7 @@ pub fn apply_all(
             .iter()
             .position(|(n, _)| *n == i)
             .map(|p| sources.swap_remove(p).1);
-        apply(root, m, spec, plan, tree).map_err(|e| InitError {
+        apply(root, m, spec, plan, tree).map_err(|e| StageError {
             msg: format!(
                 "mounting {:?} to rootfs at {:?}: {}",
                 m.source().as_deref().unwrap_or(Path::new("")),
@@ -48,21 +49,6 @@ pub fn apply_all(
         })?;
     }
     Ok(())
-}
-
-/// A bind mount's source on the host: relative sources are taken from the
-/// bundle directory.
-pub fn bind_source(m: &Mount, bundle: &Path) -> Option<PathBuf> {
-    let src = m.source().as_deref()?;
-    Some(if src.is_absolute() {
-        src.to_path_buf()
-    } else {
-        bundle.join(src)
-    })
-}
-
-fn is_bind(m: &Mount, p: &Parsed) -> bool {
-    m.typ().as_deref() == Some("bind") || p.flags & libc::MS_BIND != 0
 }
 
 fn apply(
@@ -80,12 +66,12 @@ fn apply(
     if let Some(tree) = idmapped {
         return attach(root, tree, dest, &opts);
     }
-    if super::idmap::of(m).is_some() {
-        return Err(InitError::new("the id-mapped source tree is missing"));
+    if crate::plan::idmap::of(m).is_some() {
+        return Err(StageError::new("the id-mapped source tree is missing"));
     }
     if is_bind(m, &opts) {
         let src = bind_source(m, &plan.bundle)
-            .ok_or_else(|| InitError::new("bind mount without a source"))?;
+            .ok_or_else(|| StageError::new("bind mount without a source"))?;
         return bind(root, &src, dest, &opts);
     }
     match typ {
@@ -156,7 +142,7 @@ fn copy_up_mount(
     opts: &Parsed,
 ) -> Result<()> {
     if typ != "tmpfs" {
-        return Err(InitError::new("tmpcopyup is only valid for tmpfs mounts"));
+        return Err(StageError::new("tmpcopyup is only valid for tmpfs mounts"));
     }
     let under = super::copyup::open_dir(target, c".")
         .ctx(|| format!("opening {} to copy it up", dest.display()))?;

@@ -70,7 +70,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     let userns = namespaces::has(spec, LinuxNamespaceType::User);
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
-        crate::rootfs::idmap::validate(m, userns).map_err(SpecError::Invalid)?;
+        crate::plan::idmap::validate(m, userns).map_err(SpecError::Invalid)?;
     }
     if let Some(l) = linux.and_then(|l| l.mount_label().as_deref())
         && l.contains('"')

@@ -219,19 +219,36 @@ fn null_terminated(strs: &[&CStr]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// execveat(2) with AT_EMPTY_PATH: execute the file `fd` refers to.
-/// Returns only on failure.
-pub fn fexecve(fd: RawFd, argv: &[&CStr], envp: &[&CStr]) -> Errno {
-    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
-    // SAFETY: argv/envp are NULL-terminated arrays of NUL-terminated strings
-    // that outlive the call; on success the call does not return.
+/// An argv or envp array built before fork, so that the child can exec
+/// without allocating (only async-signal-safe work between clone and exec).
+pub struct CArray {
+    _strs: Vec<std::ffi::CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CArray {
+    pub fn new(strs: Vec<std::ffi::CString>) -> CArray {
+        let ptrs = strs
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain([std::ptr::null()])
+            .collect();
+        CArray { _strs: strs, ptrs }
+    }
+}
+
+/// execveat(2) with AT_EMPTY_PATH on arrays built before fork. Returns only
+/// on failure; allocates nothing.
+pub fn fexecve_prepared(fd: RawFd, argv: &CArray, envp: &CArray) -> Errno {
+    // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated
+    // strings owned by the CArrays, which outlive the call.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
             fd,
             c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
+            argv.ptrs.as_ptr(),
+            envp.ptrs.as_ptr(),
             libc::AT_EMPTY_PATH,
         );
     }

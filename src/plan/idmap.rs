@@ -1,16 +1,10 @@
-//! Id-mapped bind mounts (`idmap`, `ridmap`, a mount's uidMappings and
-//! gidMappings). Only a process with CAP_SYS_ADMIN over the source
-//! filesystem's user namespace may id-map a mount, and the init stage may
-//! already be inside the container's user namespace: so the parent builds
-//! each detached, id-mapped tree and hands its fd down; the init stage
-//! attaches it like any other bind.
-
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+//! Reading id-mapped bind mounts (`idmap`, `ridmap`, a mount's uidMappings
+//! and gidMappings) from the spec. The parent builds the trees
+//! (launch::idmap), the init stage attaches them (rootfs).
 
 use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 
-use super::options;
+use super::mount_options as options;
 
 /// How one mount is id-mapped.
 pub struct IdMapped<'a> {
@@ -77,41 +71,4 @@ pub fn validate(m: &Mount, has_userns: bool) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// In the parent: a detached copy of the mount's source, id-mapped through
-/// `userns`. Its other options are applied by the init stage on attach.
-pub fn source_tree(src: &Path, m: &Mount, userns: &OwnedFd) -> anyhow::Result<OwnedFd> {
-    use anyhow::Context;
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
-    let recursive = of(m).is_some_and(|i| i.recursive);
-    let mut flags = libc::OPEN_TREE_CLONE;
-    if opts.flags & libc::MS_REC != 0 {
-        flags |= libc::AT_RECURSIVE as u32;
-    }
-    let path = std::ffi::CString::new(src.as_os_str().as_encoded_bytes())
-        .with_context(|| format!("NUL byte in {}", src.display()))?;
-    let tree = crate::sys::open_tree(libc::AT_FDCWD, &path, flags)
-        .with_context(|| format!("open_tree {}", src.display()))?;
-    let attr = libc::mount_attr {
-        attr_set: libc::MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
-    let rec = if recursive { libc::AT_RECURSIVE } else { 0 };
-    crate::sys::mount_setattr(
-        tree.as_raw_fd(),
-        c"",
-        (libc::AT_EMPTY_PATH | rec) as u32,
-        &attr,
-    )
-    .map_err(|e| match e {
-        nix::errno::Errno::EINVAL => anyhow::anyhow!(
-            "id-mapping {}: the filesystem does not support idmapped mounts (EINVAL)",
-            src.display()
-        ),
-        e => anyhow::anyhow!("id-mapping {}: {}", src.display(), e.desc()),
-    })?;
-    Ok(tree)
 }

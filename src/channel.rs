@@ -1,19 +1,18 @@
-//! The typed channel between the parent (`hull create`) and the init stage:
-//! length-prefixed JSON messages over a unix stream socketpair. A child that
+//! The typed channel between hull and the stage it runs in a child (the
+//! container's init): length-prefixed JSON messages over a unix stream
+//! socketpair, and descriptors passed beside them. A child that
 //! fails sends `FromInit::Error`, so the user sees the root cause in one line
 //! instead of "EOF reading from pipe".
 
 use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::cgroups::CgroupPaths;
-use crate::namespaces::NsPlan;
+use crate::plan::InitPlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -23,31 +22,6 @@ pub enum ChannelError {
     Io(#[from] std::io::Error),
     #[error("channel message: {0}")]
     Codec(#[from] serde_json::Error),
-}
-
-/// Everything the init stage needs, sent once by the parent. Its arrival is
-/// also the signal that the child's cgroups and id maps are in place.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct InitPlan {
-    pub id: String,
-    /// config.json exactly as read from the bundle.
-    pub config: String,
-    pub bundle: PathBuf,
-    pub rootfs: PathBuf,
-    /// Block on this fifo until `start`; None for `run`, which starts at once.
-    pub exec_fifo_fd: Option<RawFd>,
-    pub ns: NsPlan,
-    pub cgroup: CgroupPaths,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
-    /// fds 3.. that pass into the container (LISTEN_FDS + --preserve-fds).
-    pub extra_fds: u32,
-    /// Extra environment (LISTEN_FDS, LISTEN_PID).
-    pub extra_env: Vec<String>,
-    /// Inherited fd of the connected console socket, if a pty is wanted.
-    pub console_fd: Option<RawFd>,
-    /// linux.mountLabel, when SELinux is on to apply it.
-    pub mount_label: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Per-process kernel settings the spec can ask for: CPU affinity, I/O
-//! priority, scheduler, NUMA memory policy, personality, and the LSM exec
-//! labels. Each is applied in the init stage (and inherited across execve);
+//! priority, scheduler, NUMA memory policy and personality; the LSM exec
+//! labels are in lsm.rs. Each is applied by the stage (and inherited across execve);
 //! the ones that need privileges run before capabilities are dropped.
 
 use nix::sched::CpuSet;
@@ -9,7 +9,7 @@ use oci_spec::runtime::{
     LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Process, Spec,
 };
 
-use super::{Ctx, InitError, Result};
+use crate::error::{Ctx, Result, StageError};
 use crate::sys;
 
 /// Parse a Linux cpu/node list ("0-3,7").
@@ -41,9 +41,9 @@ pub fn parse_list(s: &str) -> std::result::Result<Vec<usize>, String> {
 
 fn cpuset(list: &str) -> Result<CpuSet> {
     let mut set = CpuSet::new();
-    for cpu in parse_list(list).map_err(|e| InitError::new(format!("execCPUAffinity: {e}")))? {
+    for cpu in parse_list(list).map_err(|e| StageError::new(format!("execCPUAffinity: {e}")))? {
         set.set(cpu)
-            .map_err(|_| InitError::new(format!("execCPUAffinity: cpu {cpu} is out of range")))?;
+            .map_err(|_| StageError::new(format!("execCPUAffinity: cpu {cpu} is out of range")))?;
     }
     Ok(set)
 }
@@ -92,7 +92,7 @@ pub fn apply(spec: &Spec, process: &Process) -> Result<()> {
             IOPriorityClass::IoprioClassIdle => 3,
         };
         if !(0..=7).contains(&io.priority()) {
-            return Err(InitError::new(format!(
+            return Err(StageError::new(format!(
                 "ioPriority.priority {} is out of range [0, 7]",
                 io.priority()
             )));
@@ -137,7 +137,7 @@ pub fn apply(spec: &Spec, process: &Process) -> Result<()> {
     }
     if let Some(p) = linux.and_then(|l| l.personality().as_ref()) {
         if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-            return Err(InitError::new("linux.personality.flags are not supported"));
+            return Err(StageError::new("linux.personality.flags are not supported"));
         }
         let persona = match p.domain() {
             LinuxPersonalityDomain::PerLinux => 0x0000,
@@ -166,7 +166,9 @@ fn memory_policy(mp: &LinuxMemoryPolicy) -> Result<()> {
         };
     }
     let nodes = match mp.nodes().as_deref().filter(|n| !n.is_empty()) {
-        Some(n) => parse_list(n).map_err(|e| InitError::new(format!("memoryPolicy.nodes: {e}")))?,
+        Some(n) => {
+            parse_list(n).map_err(|e| StageError::new(format!("memoryPolicy.nodes: {e}")))?
+        }
         None => Vec::new(),
     };
     let bits = std::mem::size_of::<libc::c_ulong>() * 8;
@@ -182,96 +184,6 @@ fn memory_policy(mp: &LinuxMemoryPolicy) -> Result<()> {
         (max + 1) as u64
     };
     sys::set_mempolicy(mode, &mask, maxnode).ctx(|| format!("set_mempolicy ({:?})", mp.mode()))
-}
-
-/// Whether the kernel has AppArmor enabled.
-fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.starts_with('Y'))
-}
-
-fn selinux_enabled() -> bool {
-    std::path::Path::new("/sys/fs/selinux/enforce").exists()
-}
-
-/// Refuse an LSM label the host cannot apply (checked in the parent, before
-/// anything is created).
-pub fn check_lsm(spec: &Spec) -> std::result::Result<(), String> {
-    let p = spec.process().as_ref();
-    if p.and_then(|p| p.apparmor_profile().as_deref())
-        .is_some_and(|s| !s.is_empty())
-        && !apparmor_enabled()
-    {
-        return Err(
-            "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
-        );
-    }
-    let labels = [
-        (
-            "process.selinuxLabel",
-            p.and_then(|p| p.selinux_label().as_deref()),
-        ),
-        (
-            "linux.mountLabel",
-            spec.linux()
-                .as_ref()
-                .and_then(|l| l.mount_label().as_deref()),
-        ),
-    ];
-    match labels
-        .iter()
-        .find(|(_, l)| l.is_some_and(|s| !s.is_empty()))
-    {
-        Some((field, _)) if !selinux_enabled() => Err(format!(
-            "{field} is set but SELinux is not enabled on this host"
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Open the LSM exec-attribute files while /proc is still the host's, so
-/// the label is later written through our own handle.
-pub struct LsmExec {
-    apparmor: Option<(std::fs::File, String)>,
-    selinux: Option<(std::fs::File, String)>,
-}
-
-impl LsmExec {
-    pub fn open(process: &Process) -> Result<LsmExec> {
-        let open = |path: &str| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .ctx(|| format!("opening {path}"))
-        };
-        let apparmor = match process
-            .apparmor_profile()
-            .as_deref()
-            .filter(|s| !s.is_empty())
-        {
-            Some(p) => {
-                let f = open("/proc/self/attr/apparmor/exec")
-                    .or_else(|_| open("/proc/self/attr/exec"))?;
-                Some((f, format!("exec {p}")))
-            }
-            None => None,
-        };
-        let selinux = match process.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-            Some(l) => Some((open("/proc/self/attr/exec")?, l.to_string())),
-            None => None,
-        };
-        Ok(LsmExec { apparmor, selinux })
-    }
-
-    /// Set the labels the next execve switches to.
-    pub fn apply(self) -> Result<()> {
-        use std::io::Write;
-        for (mut f, v) in [self.apparmor, self.selinux].into_iter().flatten() {
-            f.write_all(v.as_bytes())
-                .ctx(|| format!("setting exec label {v:?}"))?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

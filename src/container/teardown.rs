@@ -1,0 +1,143 @@
+//! The one teardown of a container, whatever state it died in: used by a
+//! failed `create`, `delete`, `delete --force` and a foreground `run`. It
+//! reads only the record (state.json), which names everything before it
+//! exists, so it also finishes what a killed `hull create` left: a
+//! half-made cgroup, a live or dead init, host mounts, a resctrl group.
+//!
+//! Every step is attempted even when an earlier one failed; the directory
+//! (and so the record) is removed only when all of them succeeded, so a
+//! failed teardown can be retried with `delete --force`.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::ops::{OpError, init_pidfd, wait_exit};
+use super::state::{HostMounts, State};
+use crate::cgroups::{FsManager, Manager};
+use crate::sys;
+
+/// Kill every process of the container and remove all it holds on the host.
+pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
+    let cg = FsManager::from_paths(state.cgroup.clone());
+    kill_init(state, &cg);
+    let mut first: Option<OpError> = empty_cgroups(&cg).err();
+    let mut keep = |r: Result<(), OpError>| {
+        if let Err(e) = r
+            && first.is_none()
+        {
+            first = Some(e);
+        }
+    };
+    if let Some(m) = &state.host_mounts {
+        keep(unmount_host(m));
+    }
+    keep(cg.destroy().map_err(OpError::from));
+    if let Some(rdt) = &state.intel_rdt {
+        keep(crate::intelrdt::remove(rdt).map_err(|e| OpError::Remove(rdt.group.clone(), e)));
+    }
+    if let Some(e) = first {
+        return Err(e);
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(OpError::Remove(dir.to_path_buf(), e)),
+    }
+}
+
+/// SIGKILL the recorded init (if it is still the process we started) and
+/// wait for it; in its own pid namespace that takes every process along.
+fn kill_init(state: &State, cg: &FsManager) {
+    let Some(fd) = init_pidfd(state) else {
+        return;
+    };
+    let _ = sys::pidfd_send_signal(fd.as_raw_fd(), libc::SIGKILL);
+    // A task frozen by the v1 freezer dies only once thawed.
+    if cg.is_frozen() {
+        let _ = cg.freeze(false);
+    }
+    wait_exit(&fd, Duration::from_secs(10));
+}
+
+/// Processes that joined the cgroup but not the pid namespace, or those of
+/// a container sharing the host's pid namespace: cgroup.kill on v2, SIGKILL
+/// to each on v1, until the kernel has let them all go.
+fn empty_cgroups(cg: &FsManager) -> Result<(), OpError> {
+    for round in 0..500 {
+        let pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if round % 50 == 0 {
+            let _ = cg.kill_all();
+            if round == 0 {
+                for pid in &pids {
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Err(OpError::Busy(
+        "processes are still in the container's cgroup",
+    ))
+}
+
+/// Unmount what a container without its own mount namespace mounted on the
+/// host: every mount under the rootfs that was not there before, deepest
+/// first, detached so that a busy one goes too.
+fn unmount_host(m: &HostMounts) -> Result<(), OpError> {
+    let mut ours: Vec<(u64, PathBuf)> = crate::mountinfo::mounts_under(&m.under)
+        .map_err(|e| OpError::Remove(m.under.clone(), e))?
+        .into_iter()
+        .filter(|(id, _)| !m.before.contains(id))
+        .collect();
+    // Deeper mount points first; later mounts on the same point first.
+    ours.sort_by(|a, b| {
+        let depth = |p: &Path| p.components().count();
+        depth(&b.1).cmp(&depth(&a.1)).then(b.0.cmp(&a.0))
+    });
+    let mut first = None;
+    for (id, point) in ours {
+        if let Err(e) = unmount_exact(&point, id) {
+            first.get_or_insert(OpError::Remove(point, e.into()));
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// Unmount mount `id` at `point`, and nothing else: the rootfs is the
+/// container's, so a directory on the way may have become a symlink since
+/// mountinfo was read. The point is opened without following any symlink,
+/// checked to be that very mount, and unmounted through the fd.
+fn unmount_exact(point: &Path, id: u64) -> nix::Result<()> {
+    let c = std::ffi::CString::new(point.as_os_str().as_encoded_bytes())
+        .map_err(|_| nix::errno::Errno::EINVAL)?;
+    let fd = match sys::openat2(
+        libc::AT_FDCWD,
+        &c,
+        libc::O_PATH,
+        0,
+        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    ) {
+        Ok(fd) => fd,
+        // Gone already (a parent mount was detached with it).
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if sys::mount_id(fd.as_raw_fd())? != id {
+        // Already gone, or another mount now covers the path.
+        return Ok(());
+    }
+    match nix::mount::umount2(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        nix::mount::MntFlags::MNT_DETACH,
+    ) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

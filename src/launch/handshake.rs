@@ -1,0 +1,210 @@
+//! The parent half of the init stage's protocol: place the child in its
+//! cgroups, write its id maps, send the plan, and answer its requests until
+//! it reports ready. Everything the child makes known (its pid after a pid
+//! namespace fork) goes on the record at once.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use anyhow::{Context, Result, anyhow};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+
+use super::idmap;
+use super::record::Record;
+use crate::cgroups::{FsManager, Manager};
+use crate::channel::{Channel, ChannelError, FromInit, ToInit};
+use crate::container::proc_start_time;
+use crate::namespaces::NsPlan;
+use crate::plan::InitPlan;
+use crate::spec;
+use crate::sys;
+
+/// Drive the init stage `rec.state.pid` until it is ready. Returns a pidfd
+/// of the init when it is not the child we cloned (it was forked into its
+/// pid namespace); the record then holds its pid.
+pub fn drive(
+    chan: &Channel,
+    rec: &mut Record,
+    cg: &FsManager,
+    bundle: &spec::Bundle,
+    ns: &NsPlan,
+    plan: InitPlan,
+) -> Result<Option<OwnedFd>> {
+    let pid = rec.state.pid;
+    place(pid, cg, bundle)?;
+    if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
+        idmap::write_maps(pid, &bundle.spec)?;
+        nix::unistd::write(chan, b"m").context("releasing the init stage")?;
+    }
+    if let Err(e) = chan.send(&ToInit::Plan(Box::new(plan))) {
+        // The child may have failed before reading: its report says why.
+        return Err(match chan.recv::<FromInit>() {
+            Ok(FromInit::Error(e)) => anyhow!(e.msg),
+            _ => closed(e),
+        });
+    }
+    let mut init_pidfd = None;
+    loop {
+        match chan.recv::<FromInit>().map_err(closed)? {
+            FromInit::NeedIdMaps => {
+                idmap::write_maps(rec.state.pid, &bundle.spec)?;
+                chan.send(&ToInit::MappingWritten).map_err(closed)?;
+            }
+            FromInit::InitPid(p) => init_pidfd = Some(adopt(rec, p)?),
+            FromInit::InNamespaces => {
+                crate::netdev::move_all(&bundle.spec, rec.state.pid)?;
+                let (idx, trees) = idmapped_sources(bundle, rec.state.pid)?;
+                chan.send(&ToInit::MountSources(idx)).map_err(closed)?;
+                let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+                chan.send_fds(&raw).map_err(closed)?;
+            }
+            FromInit::Ready => return Ok(init_pidfd),
+            FromInit::Error(e) => return Err(anyhow!(e.msg)),
+        }
+    }
+}
+
+fn closed(e: ChannelError) -> anyhow::Error {
+    match e {
+        ChannelError::Closed => anyhow!("container init exited before it was ready"),
+        e => e.into(),
+    }
+}
+
+/// Into the cgroups clone3 did not place it in, and oomScoreAdj.
+fn place(pid: i32, cg: &FsManager, bundle: &spec::Bundle) -> Result<()> {
+    cg.add_task(pid).context("joining cgroup")?;
+    if let Some(adj) = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.oom_score_adj())
+    {
+        // Written from outside: the init is not dumpable, and in a user
+        // namespace it could not write its own /proc entry. Inherited by
+        // every process of the container.
+        std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .with_context(|| format!("setting oomScoreAdj {adj}"))?;
+    }
+    Ok(())
+}
+
+/// The intermediate stage forked the init into its pid namespace and
+/// exits: record the init (it is in the cgroup already), reap the other.
+fn adopt(rec: &mut Record, init: i32) -> Result<OwnedFd> {
+    let pidfd = sys::pidfd_open(init).context("pidfd_open of the container init")?;
+    let start_time =
+        proc_start_time(init).ok_or_else(|| anyhow!("container init exited during creation"))?;
+    let intermediate = std::mem::replace(&mut rec.state.pid, init);
+    rec.state.start_time = start_time;
+    rec.save()?;
+    let _ = waitpid(Pid::from_raw(intermediate), None);
+    Ok(pidfd)
+}
+
+/// The detached id-mapped tree of every id-mapped mount. Built by us, who
+/// hold CAP_SYS_ADMIN over the source filesystems, but from inside the
+/// container's mount namespace (a forked helper joins it): sources resolve
+/// as the container's other binds do, and the clones keep the locks that
+/// mount namespace puts on them (read-only, nosuid, … and locked
+/// submounts, which a container root in a user namespace could otherwise
+/// undo). `pid` is in the container's final namespaces; a mount without
+/// mappings of its own takes that user namespace's.
+fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<OwnedFd>)> {
+    use crate::plan::idmap as mount_idmap;
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
+    let idx = mount_idmap::indexes(&bundle.spec);
+    let open_ns = |what: &str| {
+        nix::fcntl::open(
+            format!("/proc/{pid}/ns/{what}").as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("opening the container's {what} namespace"))
+    };
+    // One user namespace per distinct mapping, made here: only a process
+    // outside them may write their maps.
+    let mut userns: Vec<(Option<String>, OwnedFd)> = Vec::new();
+    let mut plan = Vec::with_capacity(idx.len());
+    for &i in &idx {
+        let m = &mounts[i];
+        let maps = mount_idmap::of(m).and_then(|how| how.maps);
+        let key = maps.map(|(u, g)| format!("{u:?}{g:?}"));
+        let ns = match userns.iter().position(|(k, _)| *k == key) {
+            Some(p) => p,
+            None => {
+                let fd = match maps {
+                    Some((u, g)) => idmap::userns_with(u, g)?,
+                    None => open_ns("user")?,
+                };
+                userns.push((key, fd));
+                userns.len() - 1
+            }
+        };
+        let src = crate::plan::mounts::bind_source(m, &bundle.dir).ok_or_else(|| {
+            anyhow!(
+                "mount {}: bind mount without a source",
+                m.destination().display()
+            )
+        })?;
+        plan.push((m, src, ns));
+    }
+    let mntns = open_ns("mnt")?;
+    let (ours, theirs) = Channel::pair(3)?;
+    let Some(helper) = sys::fork().context("forking the idmapped-mount helper")? else {
+        drop(ours);
+        build_in_mntns(&theirs, &mntns, &plan, &userns)
+    };
+    drop(theirs);
+    let result = ours
+        .recv::<std::result::Result<(), String>>()
+        .map_err(|e| anyhow!("idmapped-mount helper: {e}"))
+        .and_then(|r| r.map_err(|e| anyhow!(e)))
+        .and_then(|()| {
+            ours.recv_fds(plan.len())
+                .map_err(|e| anyhow!("idmapped-mount helper: {e}"))
+        });
+    let _ = waitpid(Pid::from_raw(helper), None);
+    Ok((idx, result?))
+}
+
+/// One mount to id-map: the entry, its source, and which user namespace
+/// (an index into the list made for the helper) carries its mapping.
+type IdMapPlan<'a> = (&'a oci_spec::runtime::Mount, std::path::PathBuf, usize);
+
+/// The helper: join the container's mount namespace, build the trees, hand
+/// them over, leave. Runs in a forked child of single-threaded hull.
+fn build_in_mntns(
+    chan: &Channel,
+    mntns: &OwnedFd,
+    plan: &[IdMapPlan],
+    userns: &[(Option<String>, OwnedFd)],
+) -> ! {
+    // If hull dies, so does its helper.
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    let built = nix::sched::setns(mntns, nix::sched::CloneFlags::CLONE_NEWNS)
+        .context("joining the container's mount namespace")
+        .and_then(|()| {
+            plan.iter()
+                .map(|(m, src, ns)| {
+                    idmap::source_tree(src, m, &userns[*ns].1).with_context(|| {
+                        format!("mounting {:?} to rootfs at {:?}", src, m.destination())
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        });
+    let code = match built {
+        Ok(trees) => {
+            let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+            let sent = chan.send(&Ok::<(), String>(())).is_ok() && chan.send_fds(&raw).is_ok();
+            if sent { 0 } else { 1 }
+        }
+        Err(e) => {
+            let _ = chan.send(&Err::<(), String>(format!("{e:#}")));
+            1
+        }
+    };
+    // SAFETY: leave the forked helper without running the parent's
+    // destructors or atexit handlers.
+    unsafe { libc::_exit(code) }
+}

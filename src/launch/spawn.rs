@@ -1,0 +1,162 @@
+//! Starting a stage in a child: clone3 straight into the new namespaces
+//! (and into the cgroup v2 directory, so it never runs outside its limits),
+//! then, in the child, nothing but async-signal-safe syscalls until it
+//! execs hull's protected copy as `hull init`. Everything the child needs
+//! (argv, envp, the error report) is built before the clone.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use anyhow::{Context, Result};
+
+use crate::channel::Channel;
+use crate::sys;
+
+/// What the child needs, all prepared in the parent.
+pub struct Child<'a> {
+    /// hull's protected copy, opened for execveat.
+    pub exe: RawFd,
+    /// fds that must survive exec besides 3..3+extra_fds.
+    pub keep: Vec<RawFd>,
+    pub extra_fds: u32,
+    /// The child's end of the channel (its fd is in `_HULL_INIT`).
+    pub chan: &'a Channel,
+    /// The parent's end, closed in the child at once: then a dead parent
+    /// shows as end-of-file on the channel.
+    pub parent_end: RawFd,
+    /// Wait for the parent's "maps written" byte, then become root of the
+    /// new user namespace, before exec (which computes capabilities).
+    pub wait_for_maps: bool,
+}
+
+/// Clone the child with `flags`, into `cgroup` when given. Returns its pid
+/// and a pidfd in the parent; the child never returns.
+pub fn spawn(child: &Child, flags: u64, cgroup: Option<RawFd>) -> Result<(i32, OwnedFd)> {
+    let argv = sys::CArray::new(vec![c"hull".to_owned(), c"init".to_owned()]);
+    let envp = sys::CArray::new(vec![CString::new(format!(
+        "{}={}",
+        crate::init::INIT_ENV,
+        child.chan.as_raw_fd()
+    ))?]);
+    let parent = std::process::id() as libc::pid_t;
+    match sys::clone3(flags, cgroup).context("clone")? {
+        sys::Forked::Child => {
+            // In a new pid namespace our parent is outside it: getppid
+            // says 0 whether it lives or not.
+            let parent = (flags & libc::CLONE_NEWPID as u64 == 0).then_some(parent);
+            run_child(child, parent, &argv, &envp)
+        }
+        sys::Forked::Parent { pid, pidfd } => Ok((pid, pidfd)),
+    }
+}
+
+fn run_child(
+    child: &Child,
+    parent: Option<libc::pid_t>,
+    argv: &sys::CArray,
+    envp: &sys::CArray,
+) -> ! {
+    // SAFETY: close is async-signal-safe; the fd is our copy of the
+    // parent's end, which nothing in this process uses.
+    unsafe { libc::close(child.parent_end) };
+    // If `hull create` dies before the init is ready, the init dies too;
+    // if it died before we got here, leave now (in a new pid namespace the
+    // channel tells instead: the stage's first read sees end-of-file).
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    // SAFETY: getppid has no preconditions.
+    if parent.is_some_and(|p| unsafe { libc::getppid() } != p) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(1) }
+    }
+    // In a new user namespace, execve computes our capabilities from our
+    // uid there: exec before the parent wrote the maps and we would lose
+    // them all. Wait for its "mapped" byte.
+    if child.wait_for_maps {
+        let mut b = [0u8; 1];
+        if !matches!(nix::unistd::read(child.chan, &mut b), Ok(1)) {
+            // SAFETY: as above.
+            unsafe { libc::_exit(1) }
+        }
+        // Become the namespace's root, or exec would drop our capabilities.
+        let root = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+        let _ = nix::unistd::setresgid(root.0, root.0, root.0);
+        let _ = nix::unistd::setresuid(root.1, root.1, root.1);
+    }
+    let mut ok = child.keep.iter().all(|fd| sys::clear_cloexec(*fd).is_ok());
+    for fd in 3..3 + child.extra_fds as RawFd {
+        ok &= sys::clear_cloexec(fd).is_ok();
+    }
+    let err = if ok {
+        sys::fexecve_prepared(child.exe, argv, envp)
+    } else {
+        nix::errno::Errno::EBADF
+    };
+    report_exec_failure(child.chan, err as i32);
+    // SAFETY: _exit skips the parent image's atexit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+/// Send `FromInit::Error` for a failed exec of the stage, formatted on the
+/// stack: the channel's framing (u32 length, JSON) without allocating.
+fn report_exec_failure(chan: &Channel, errno: i32) {
+    let mut body = [0u8; 96];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        let end = (n + bytes.len()).min(body.len());
+        body[n..end].copy_from_slice(&bytes[..end - n]);
+        n = end;
+    };
+    let mut digits = [0u8; 12];
+    let num = decimal(errno, &mut digits);
+    put(br#"{"Error":{"msg":"executing the init stage: errno "#);
+    put(num);
+    put(br#"","errno":"#);
+    put(num);
+    put(b"}}");
+    let mut frame = [0u8; 100];
+    frame[..4].copy_from_slice(&(n as u32).to_le_bytes());
+    frame[4..4 + n].copy_from_slice(&body[..n]);
+    let _ = nix::unistd::write(chan, &frame[..4 + n]);
+}
+
+/// `v` in decimal, written into `buf`.
+fn decimal(v: i32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut i = buf.len();
+    let neg = v < 0;
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::FromInit;
+
+    #[test]
+    fn exec_failure_report_is_a_channel_message() {
+        let (a, b) = Channel::pair(3).unwrap();
+        report_exec_failure(&a, 13);
+        match b.recv::<FromInit>().unwrap() {
+            FromInit::Error(e) => {
+                assert_eq!(e.errno, Some(13));
+                assert_eq!(e.msg, "executing the init stage: errno 13");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut buf = [0u8; 12];
+        assert_eq!(decimal(-2147483648, &mut buf), b"-2147483648");
+        assert_eq!(decimal(0, &mut buf), b"0");
+    }
+}

@@ -1,0 +1,130 @@
+//! The final step: args[0] found as execvp would, and the execve, with the
+//! seccomp filter loaded right before it.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::error::{Result, StageError};
+use crate::sys;
+
+/// What execve needs, resolved before `start` so a missing program fails
+/// `create` with a clear message instead of failing later in the dark.
+pub struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    /// A filter to load right before execve (no_new_privs is set).
+    seccomp: Option<libseccomp::ScmpFilterContext>,
+}
+
+/// Find args[0] with the container's PATH and freeze what execve needs.
+pub fn resolve(
+    process: &oci_spec::runtime::Process,
+    env: Vec<String>,
+    seccomp: Option<libseccomp::ScmpFilterContext>,
+) -> Result<Exec> {
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let arg0 = args
+        .first()
+        .ok_or_else(|| StageError::new("args must not be empty"))?;
+    let path = look_path(arg0, &env)?;
+    Ok(Exec {
+        path: cstring(path.to_str().unwrap_or(arg0), "args[0]")?,
+        args: args
+            .iter()
+            .map(|a| cstring(a, "args"))
+            .collect::<Result<_>>()?,
+        env: env
+            .iter()
+            .map(|e| cstring(e, "env"))
+            .collect::<Result<_>>()?,
+        seccomp,
+    })
+}
+
+pub fn cstring(s: &str, what: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| StageError::new(format!("{what} contains a NUL byte: {s:?}")))
+}
+
+/// Load the filter, execve. Returns only on failure.
+pub fn exec(exec: Exec) -> StageError {
+    if let Some(filter) = &exec.seccomp {
+        // The last thing before execve: a strict profile need allow nothing
+        // but execve itself.
+        if let Err(e) = crate::seccomp::load(filter) {
+            return StageError::new(e);
+        }
+    }
+    let args: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
+    let env: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
+    let err = sys::execve(&exec.path, &args, &env);
+    StageError {
+        msg: format!("exec {:?}: {}", exec.path, err.desc()),
+        errno: Some(err),
+    }
+}
+
+/// Resolve args[0] as execvp would, with the container's PATH, and check
+/// that it is an executable regular file.
+fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
+    let check = |p: &Path| -> std::result::Result<(), Errno> {
+        let md = std::fs::metadata(p)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+        if md.is_dir() {
+            return Err(Errno::EACCES);
+        }
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK)
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match check(&p) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(StageError {
+                msg: format!("exec: {arg0:?}: {}", e.desc()),
+                errno: Some(e),
+            }),
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut denied = None;
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let p = Path::new(dir).join(arg0);
+        match check(&p) {
+            Ok(()) => return Ok(p),
+            Err(Errno::EACCES) => denied = Some(p),
+            Err(_) => {}
+        }
+    }
+    match denied {
+        Some(p) => Err(StageError {
+            msg: format!("exec: {:?}: permission denied", p.display().to_string()),
+            errno: Some(Errno::EACCES),
+        }),
+        None => Err(StageError {
+            msg: format!("exec: {arg0:?}: executable file not found in $PATH"),
+            errno: Some(Errno::ENOENT),
+        }),
+    }
+}
+
+/// HOME for `uid` from the container's /etc/passwd, "/" otherwise.
+pub fn home_of(uid: u32) -> String {
+    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
+        return "/".into();
+    };
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+        })
+        .next()
+        .unwrap_or_else(|| "/".into())
+}
