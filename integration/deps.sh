@@ -6,6 +6,8 @@ set -euo pipefail
 need=(busybox-static libseccomp-dev pkg-config)
 # Tests compare hull with runc on the same bundle.
 need+=(runc)
+# The fault-injection test kills hull create with strace's injector.
+need+=(strace)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

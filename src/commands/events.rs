@@ -130,7 +130,12 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
         total += n * secs;
         rest = &rest[unit_end..];
     }
-    Ok(Duration::from_secs_f64(total))
+    // Go's durations are i64 nanoseconds: anything longer is an error
+    // there too, and here it would not fit a Duration's arithmetic.
+    if !total.is_finite() || total > i64::MAX as f64 / 1e9 {
+        return Err(bad());
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -146,5 +151,6 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
     }
 }

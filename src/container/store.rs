@@ -80,9 +80,7 @@ impl Store {
                 Ok(())
             }
         });
-        verdict
-            .clone()
-            .map_err(ContainerError::UnsafeRoot)
+        verdict.clone().map_err(ContainerError::UnsafeRoot)
     }
 
     pub fn root(&self) -> &Path {
