@@ -85,15 +85,17 @@ mounts_naming() {
 
 # Mount points under the run's scratch dir and pod netns mounts: taken before
 # and after a scenario, so any mount it left is found whatever its path.
+# CALLER_MOUNTS (set by a suite) are the caller's own, kept between containers.
 mount_snapshot() {
-  awk -v w="$CLIENTS_WORK" 'index($5, w) == 1 || index($5, "/run/netns/") == 1 {print $5}' \
+  awk -v w="$CLIENTS_WORK" -v keep=" ${CALLER_MOUNTS:-} " \
+    '(index($5, w) == 1 || index($5, "/run/netns/") == 1) && index(keep, " " $5 " ") == 0 {print $5}' \
     /proc/self/mountinfo | sort
 }
 
 # leaks_of ID: one line per thing still there: runtime state under the
 # runtime's --root (RT_ROOTS: the suite's roots), a cgroup, a mount, a process.
 leaks_of() {
-  local id=$1 root p
+  local id=$1 root p cmd
   for root in ${RT_ROOTS:-}; do
     [[ -d "$root" ]] || continue
     find "$root" -maxdepth 3 -name "$id" -printf 'runtime state %p\n' 2>/dev/null || true
@@ -101,7 +103,8 @@ leaks_of() {
   cgroups_naming "$id" | sed 's/^/cgroup /'
   mounts_naming "$id" | sed 's/^/mount /'
   for p in $(pids_naming "$id"); do
-    echo "process $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-160)"
+    cmd=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
+    echo "process $p: ${cmd:0:160}"
   done
 }
 

@@ -10,7 +10,7 @@ source "$CLIENTS_HERE/$1.sh"
 cd "$SCEN_DIR"
 # A command that fails outside an assertion names itself as the reason.
 set -E
-trap 'echo "FAILED: \`$BASH_COMMAND\` exited $?" >&2' ERR
+trap 'echo "ERROR: \`$BASH_COMMAND\` exited $?" >&2' ERR
 PS4='+ ${FUNCNAME[0]:-}:${LINENO}: '
 set -x
 "t_$2"

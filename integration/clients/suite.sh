@@ -25,55 +25,59 @@ report() { # STATUS NAME [DETAIL]
   echo "$line" >>"$CLIENTS_WORK/results"
 }
 
-# The reason a scenario is expected to fail on hull, from the xfail file (a
-# glob per line, then the reason); nothing for any other runtime.
-xfail_reason() {
-  local name=$1 pat reason
+# The xfail line for a scenario on hull: "GLOB REASON ~ TEXT" (see the
+# file); nothing for any other runtime.
+xfail_line() {
+  local name=$1 pat rest
   [[ "$RT_NAME" == hull ]] || return 0
-  while read -r pat reason; do
+  while read -r pat rest; do
     [[ -z "$pat" || "$pat" == \#* ]] && continue
     # shellcheck disable=SC2053 # the pattern is a glob on purpose
     if [[ "$suite/$name" == $pat ]]; then
-      echo "$reason"
+      echo "$rest"
       return 0
     fi
   done <"$CLIENTS_HERE/xfail"
 }
 
-# Settle, then list what the scenario's containers left behind.
+# leaks_after MOUNTS-BEFORE ID...: what the scenario's containers left
+# behind, and mounts under the run's dirs that were not there before it.
+# Callers finish some cleanup asynchronously: give them 5 s to settle.
 leaks_after() {
-  local id i out
-  for id in "$@"; do
-    for ((i = 0; i < 50; i++)); do
-      out=$(leaks_of "$id")
-      [[ -z "$out" ]] && break
-      sleep 0.1
-    done
-    [[ -n "$out" ]] && echo "$out"
+  local before=$1 i out id
+  shift
+  for ((i = 0; i < 50; i++)); do
+    out=$(
+      for id in "$@"; do leaks_of "$id"; done
+      comm -13 <(echo "$before") <(mount_snapshot) | sed 's/^/mount /'
+    )
+    [[ -z "$out" ]] && return 0
+    sleep 0.1
   done
-  return 0
+  echo "$out"
 }
 
 run_scenario() {
-  local name=$1 log=$logs/$1.log rc=0 why="" leaks ids before new reason n m
+  local name=$1 log=$logs/$1.log rc=0 why="" leaks ids before mark reason expected n start took
   export SCEN_DIR=$CLIENTS_WORK/$suite/scenarios/$name
   mkdir -p "$SCEN_DIR"
   before=$(mount_snapshot)
+  start=$SECONDS
   timeout -k 5 "$SCENARIO_TIMEOUT" bash "$CLIENTS_HERE/scenario.sh" "$suite" "$name" \
     >"$log" 2>&1 </dev/null || rc=$?
   if ((rc == 124 || rc == 137)); then
     why="timed out after ${SCENARIO_TIMEOUT}s"
   elif ((rc)); then
+    # An assertion's message, else the failed command the ERR trap named.
     why=$(sed -n 's/^FAILED: //p' "$log" | tail -n1)
+    [[ -n "$why" ]] || why=$(sed -n 's/^ERROR: //p' "$log" | tail -n1)
     [[ -n "$why" ]] || why="exit status $rc"
   fi
   mapfile -t ids < <(sort -u "$SCEN_DIR/ids" 2>/dev/null)
   if ((rc)); then
     for id in "${ids[@]}"; do suite_force_remove "$id" >>"$log" 2>&1 || true; done
   fi
-  leaks=$(leaks_after "${ids[@]}")
-  mapfile -t new < <(comm -13 <(echo "$before") <(mount_snapshot))
-  for m in "${new[@]}"; do leaks+=${leaks:+$'\n'}"mount $m"; done
+  leaks=$(leaks_after "$before" "${ids[@]}")
   if [[ -n "$leaks" ]]; then
     printf '\n--- left behind after the caller removed the container:\n%s\n' "$leaks" >>"$log"
     if ((rc == 0)); then
@@ -82,17 +86,21 @@ run_scenario() {
       if ((n > 1)); then why+=" (+$((n - 1)) more)"; fi
     fi
     for id in "${ids[@]}"; do scrub "$id"; done
-    for ((n = ${#new[@]} - 1; n >= 0; n--)); do umount -l "${new[n]}" 2>/dev/null || true; done
+    sed -n 's/^mount //p' <<<"$leaks" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   fi
-  reason=$(xfail_reason "$name")
-  if [[ -n "$reason" ]]; then
-    if [[ -z "$why" ]]; then
-      report XPASS "$name" ": passes now; remove its mark from integration/clients/xfail ($reason)"
-    else
-      report XFAIL "$name" " ($reason)"
-    fi
+  took=$((SECONDS - start))
+  echo "--- ${took}s" >>"$log"
+  mark=$(xfail_line "$name")
+  reason=${mark%% ~ *} expected=${mark#* ~ }
+  if [[ -n "$mark" && -z "$why" ]]; then
+    report XPASS "$name" ": passes now; remove its mark from integration/clients/xfail ($reason)"
+  elif [[ -n "$mark" ]] && grep -qF -- "$expected" "$log"; then
+    report XFAIL "$name" " ($reason)"
+  elif [[ -n "$mark" ]]; then
+    report FAIL "$name" ": $why (marked xfail for '$expected', which its log does not show)"
+    tail -n 25 "$log" | cut -c1-300 | sed 's/^/    | /'
   elif [[ -z "$why" ]]; then
-    report ok "$name"
+    report ok "$name" "$( ((took < 5)) || echo " (${took}s)")"
   else
     report FAIL "$name" ": $why"
     echo "    --- last lines of $log:"
