@@ -83,13 +83,13 @@ mounts_naming() {
   grep -F "$1" /proc/self/mountinfo | awk '{print $5}' || true
 }
 
-# Mount points under the run's scratch dir and pod netns mounts: taken before
-# and after a scenario, so any mount it left is found whatever its path.
-# CALLER_MOUNTS (set by a suite) are the caller's own, kept between containers.
+# Mount points under the run's scratch dir (where every caller keeps its
+# state, pod network namespaces included): taken before and after a
+# scenario, so any mount it left is found whatever its path. CALLER_MOUNTS
+# (set by a suite) are the caller's own, kept between containers.
 mount_snapshot() {
   awk -v w="$CLIENTS_WORK" -v keep=" ${CALLER_MOUNTS:-} " \
-    '(index($5, w) == 1 || index($5, "/run/netns/") == 1) && index(keep, " " $5 " ") == 0 {print $5}' \
-    /proc/self/mountinfo | sort
+    'index($5, w) == 1 && index(keep, " " $5 " ") == 0 {print $5}' /proc/self/mountinfo | sort
 }
 
 # leaks_of ID: one line per thing still there: runtime state under the

@@ -149,7 +149,7 @@ t_kill_signal() {
 }
 
 t_exec() {
-  id=$(pm_run -d "$IMG" sleep 1000)
+  id=$(pm_run -d --memory 64m "$IMG" sleep 1000)
   out=$(pm exec "$id" sh -c 'echo in $(cat /proc/1/comm) as $(id -u)')
   expect_eq "exec output" "$out" "in sleep as 0"
   expect_eq "exec exit code" "$(rc_of pm exec "$id" sh -c 'exit 7')" 7
@@ -157,6 +157,10 @@ t_exec() {
   expect_eq "exec stdin" "$out" piped
   out=$(pm exec --user 1000 --workdir /tmp --env X=y "$id" sh -c 'echo $(id -u) $(pwd) $X')
   expect_eq "exec user/cwd/env" "$out" "1000 /tmp y"
+  # The exec'd process joins the container's cgroups and sees its limits.
+  out=$(pm exec "$id" sh -c 'cat /proc/self/cgroup; echo --; cat /proc/1/cgroup')
+  expect_eq "exec'd process's cgroups" "${out%%--*}" "${out#*--$'\n'}"$'\n'
+  expect_eq "memory limit seen by exec" "$(pm exec "$id" sh -c "$CG_FUNCS; mem")" 67108864
   pm rm --force --time 0 "$id"
 }
 

@@ -40,6 +40,15 @@ xfail_line() {
   done <"$CLIENTS_HERE/xfail"
 }
 
+# log_shows LOG "TEXT | TEXT...": the log has one of the texts.
+log_shows() {
+  local text
+  while read -r text; do
+    [[ -n "$text" ]] && grep -qF -- "$text" "$1" && return 0
+  done <<<"${2// | /$'\n'}"
+  return 1
+}
+
 # leaks_after MOUNTS-BEFORE ID...: what the scenario's containers left
 # behind, and mounts under the run's dirs that were not there before it.
 # Callers finish some cleanup asynchronously: give them 5 s to settle.
@@ -94,7 +103,7 @@ run_scenario() {
   reason=${mark%% ~ *} expected=${mark#* ~ }
   if [[ -n "$mark" && -z "$why" ]]; then
     report XPASS "$name" ": passes now; remove its mark from integration/clients/xfail ($reason)"
-  elif [[ -n "$mark" ]] && grep -qF -- "$expected" "$log"; then
+  elif [[ -n "$mark" ]] && log_shows "$log" "$expected"; then
     report XFAIL "$name" " ($reason)"
   elif [[ -n "$mark" ]]; then
     report FAIL "$name" ": $why (marked xfail for '$expected', which its log does not show)"
@@ -122,7 +131,9 @@ for fn in "${defined[@]}"; do
 done
 ((${#scenarios[@]})) || exit 0
 
-trap 'suite_teardown >>"$logs/teardown.log" 2>&1' EXIT
+# The caller's own logs (daemon output, podman's events) are kept with the
+# scenarios' logs.
+trap 'suite_teardown >>"$logs/teardown.log" 2>&1; cp "$CLIENTS_WORK/$suite"/*.log "$logs/" 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
 if ! suite_setup >"$logs/setup.log" 2>&1; then
   report FAIL setup ": $(tail -n1 "$logs/setup.log")"

@@ -261,6 +261,11 @@ def t_exec_sync(cri):
     expect_eq("exit code", r.exit_code, 3)
     r = cri.ExecSync(api.ExecSyncRequest(container_id=c, cmd=["cat", "/proc/1/cmdline"], timeout=10))
     expect_eq("pid 1 seen by exec", r.stdout, b"sleep\x001000\x00")
+    r = cri.ExecSync(
+        api.ExecSyncRequest(container_id=c, cmd=["sh", "-c", "cat /proc/self/cgroup; echo --; cat /proc/1/cgroup"])
+    )
+    mine, init = r.stdout.decode().split("--\n")
+    expect_eq("exec'd process's cgroups", mine, init)
     pod.remove()
 
 
