@@ -135,8 +135,10 @@ shares() { cat /sys/fs/cgroup/cpu/cpu.shares; }'
 # that an update is seen from inside without exec.
 WATCH_LIMITS='last=; while :; do v="mem=$(mem) quota=$(quota)"; [ "$v" = "$last" ] || echo "$v"; last=$v; sleep 0.1; done'
 TICKER='i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.2; done'
-# Touch 256 MiB at once as the container's init: a 32 MiB container is OOM-killed.
-MEMORY_HOG='exec dd if=/dev/zero of=/dev/null bs=256M count=1'
+# Touch 256 MiB at once as the container's init: a 32 MiB container is
+# OOM-killed. The second's wait lets the caller's shim arm its OOM watch,
+# which it does only after `start` (an OOM before that goes unreported).
+MEMORY_HOG='sleep 1; exec dd if=/dev/zero of=/dev/null bs=256M count=1'
 
 # --- daemons ----------------------------------------------------------------
 
