@@ -88,6 +88,8 @@ t_version() { cri version; }
 t_pod_lifecycle() { cri pod_lifecycle; }
 t_run_to_completion() { cri run_to_completion; }
 t_pod_network() { cri pod_network; }
+t_shared_pid_namespace() { cri shared_pid_namespace; }
+t_pod_sysctls() { cri pod_sysctls; }
 t_exec_sync() { cri exec_sync; }
 t_stats() { cri stats; }
 t_update_resources() { cri update_resources; }

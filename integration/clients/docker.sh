@@ -292,3 +292,32 @@ t_rm_force_running() {
   expect_eq "inspect after rm -f" "$(rc_of dk inspect "$id")" 1
   ! alive "$pid" || fail "init $pid still running"
 }
+
+t_security_defaults() {
+  out=$(dk_run --rm "$IMG" sh -c '
+    grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status
+    wc -c </proc/timer_list; ls /sys/firmware | wc -l
+    echo 1 2>&1 >/proc/sys/kernel/domainname | grep -o "Read-only file system"
+    touch /sys/x 2>&1 | grep -o "Read-only file system"
+    head -c1 /dev/zero | wc -c')
+  expect_eq "seccomp, no_new_privs, masked and read-only paths, /dev" "$out" \
+    $'NoNewPrivs:\t0\nSeccomp:\t2\n0\n0\nRead-only file system\nRead-only file system\n1'
+}
+
+# No --privileged scenario: dockerd asks for every capability, and runc
+# refuses CAP_SYS_RESOURCE, which this machine's bounding set lacks.
+
+t_volumes() {
+  mkdir -p "$SCEN_DIR/host"
+  echo from-host >"$SCEN_DIR/host/in"
+  out=$(dk_run --rm -v "$SCEN_DIR/host:/data" "$IMG" sh -c 'cat /data/in; echo from-container >/data/out')
+  expect_eq "bind mount read" "$out" from-host
+  expect_eq "bind mount write" "$(cat "$SCEN_DIR/host/out")" from-container
+  out=$(dk_run --rm -v "$SCEN_DIR/host:/data:ro" "$IMG" sh -c 'touch /data/x 2>&1 || true')
+  expect_match "read-only bind mount" "$out" "Read-only file system"
+  vol=$(new_name vol)
+  dk volume create "$vol" >/dev/null
+  dk_run --rm -v "$vol:/v" "$IMG" sh -c 'echo kept >/v/f'
+  expect_eq "named volume kept" "$(dk_run --rm -v "$vol:/v" "$IMG" cat /v/f)" kept
+  dk volume rm "$vol"
+}

@@ -14,16 +14,18 @@ fail() {
   exit 1
 }
 
+# one_line TEXT: newlines and tabs shown as \n and \t, for a one-line reason.
+one_line() {
+  local t=${1//$'\n'/\\n}
+  echo "${t//$'\t'/\\t}"
+}
+
 expect_eq() { # WHAT GOT WANT
-  [[ "$2" == "$3" ]] || fail "$1: got '$2', want '$3'"
+  [[ "$2" == "$3" ]] || fail "$1: got '$(one_line "$2")', want '$(one_line "$3")'"
 }
 
 expect_match() { # WHAT GOT EXTENDED-REGEX
-  [[ "$2" =~ $3 ]] || fail "$1: got '$2', want a match for /$3/"
-}
-
-expect_no_match() { # WHAT GOT EXTENDED-REGEX
-  [[ ! "$2" =~ $3 ]] || fail "$1: got '$2', want no match for /$3/"
+  [[ "$2" =~ $3 ]] || fail "$1: got '$(one_line "$2")', want a match for /$(one_line "$3")/"
 }
 
 # rc_of CMD...: print CMD's exit code (its output goes to stderr, the log).

@@ -310,3 +310,63 @@ t_rm_force_running() {
   expect_eq "exists after rm -f" "$(rc_of pm container exists "$id")" 1
   [[ ! -d /proc/$pid ]] || fail "init $pid still running"
 }
+
+t_security_defaults() {
+  out=$(pm_run --rm "$IMG" sh -c '
+    grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status
+    wc -c </proc/timer_list; ls /sys/firmware | wc -l
+    echo 1 2>&1 >/proc/sys/kernel/domainname | grep -o "Read-only file system"
+    touch /sys/x 2>&1 | grep -o "Read-only file system"
+    head -c1 /dev/zero | wc -c')
+  expect_eq "seccomp, no_new_privs, masked and read-only paths, /dev" "$out" \
+    $'NoNewPrivs:\t0\nSeccomp:\t2\n0\n0\nRead-only file system\nRead-only file system\n1'
+}
+
+t_privileged() {
+  out=$(pm_run --rm --privileged "$IMG" sh -c '
+    grep -E "^(CapEff|Seccomp):" /proc/self/status; test -b /dev/vda && echo has vda')
+  expect_eq "caps, seccomp, host devices" "$out" \
+    $'CapEff:\t'"$(sed -n 's/^CapBnd:\t//p' /proc/self/status)"$'\nSeccomp:\t0\nhas vda'
+}
+
+t_volumes() {
+  mkdir -p "$SCEN_DIR/host"
+  echo from-host >"$SCEN_DIR/host/in"
+  out=$(pm_run --rm -v "$SCEN_DIR/host:/data" "$IMG" sh -c 'cat /data/in; echo from-container >/data/out')
+  expect_eq "bind mount read" "$out" from-host
+  expect_eq "bind mount write" "$(cat "$SCEN_DIR/host/out")" from-container
+  out=$(pm_run --rm -v "$SCEN_DIR/host:/data:ro" "$IMG" sh -c 'touch /data/x 2>&1 || true')
+  expect_match "read-only bind mount" "$out" "Read-only file system"
+  vol=$(new_name vol)
+  pm volume create "$vol" >/dev/null
+  pm_run --rm -v "$vol:/v" "$IMG" sh -c 'echo kept >/v/f'
+  expect_eq "named volume kept" "$(pm_run --rm -v "$vol:/v" "$IMG" cat /v/f)" kept
+  pm volume rm "$vol"
+}
+
+t_userns() {
+  out=$(pm_run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" sh -c '
+    id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox; touch /tmp/x && echo writable')
+  expect_eq "uid, maps, image owner, rootfs" "$(tr -s ' ' <<<"$out")" \
+    $'0\n 0 100000 65536\n 0 100000 65536\n0\nwritable'
+  id=$(pm_run -d --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" sleep 1000)
+  pid=$(state "$id" '{{.State.Pid}}')
+  expect_eq "init's uid on the host" "$(stat -c %u "/proc/$pid")" 100000
+  pm rm --force --time 0 "$id"
+}
+
+t_limits_misc() {
+  # With any --ulimit podman drops default_ulimits: give nproc too.
+  out=$(pm_run --rm --ulimit nofile=512:512 --ulimit nproc=1000:1000 --oom-score-adj 300 --cpuset-cpus 0 \
+    --sysctl net.ipv4.ip_unprivileged_port_start=100 --shm-size 8m "$IMG" sh -c '
+    ulimit -n; ulimit -u; cat /proc/self/oom_score_adj /sys/fs/cgroup/cpuset/cpuset.cpus
+    cat /proc/sys/net/ipv4/ip_unprivileged_port_start; df -k /dev/shm | awk "NR == 2 {print \$2}"')
+  expect_eq "nofile, nproc, oom_score_adj, cpuset, sysctl, shm size" "$out" $'512\n1000\n300\n0\n100\n8192'
+}
+
+t_devices() {
+  out=$(pm_run --rm --device /dev/null:/dev/xnull "$IMG" sh -c '
+    test -c /dev/xnull && echo ok >/dev/xnull && echo xnull writable
+    mknod /tmp/vda b 253 0 && head -c1 /tmp/vda 2>&1 | grep -o "Operation not permitted"')
+  expect_eq "added device, denied device" "$out" $'xnull writable\nOperation not permitted'
+}

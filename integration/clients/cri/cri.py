@@ -24,7 +24,6 @@ import runtime_v1_pb2 as api  # noqa: E402
 import runtime_v1_pb2_grpc as rpc  # noqa: E402
 
 ENV = os.environ
-POD_NS = api.NamespaceOption(pid=api.CONTAINER)  # what the kubelet asks for
 
 
 class Failed(Exception):
@@ -76,21 +75,24 @@ class Cri:
     def __getattr__(self, method):
         stub = self.images if method == "ImageStatus" else self.runtime
 
-        def call(request, timeout=60):
-            log(f"> {method} {text_format.MessageToString(request, as_one_line=True)}")
+        def call(request, timeout=60, quiet=False):
+            text = text_format.MessageToString(request, as_one_line=True)
+            if not quiet:
+                log(f"> {method} {text}")
             try:
                 response = getattr(stub, method)(request, timeout=timeout)
             except grpc.RpcError as e:
-                log(f"< {method} error {e.code().name}: {e.details()}")
+                log(f"< {method} {text if quiet else ''} error {e.code().name}: {e.details()}")
                 raise
-            log(f"< {method} {text_format.MessageToString(response, as_one_line=True)[:2000]}")
+            if not quiet:
+                log(f"< {method} {text_format.MessageToString(response, as_one_line=True)[:2000]}")
             return response
 
         return call
 
     # --- pods ------------------------------------------------------------
 
-    def run_pod(self, name):
+    def run_pod(self, name, pid=api.CONTAINER, sysctls=None):
         uid = uuid.uuid4().hex
         logs = os.path.join(ENV["SCEN_DIR"], "pods", uid)
         os.makedirs(logs)
@@ -100,7 +102,10 @@ class Cri:
             log_directory=logs,
             linux=api.LinuxPodSandboxConfig(
                 cgroup_parent=ENV["CRI_CGROUP_PARENT"],
-                security_context=api.LinuxSandboxSecurityContext(namespace_options=POD_NS),
+                security_context=api.LinuxSandboxSecurityContext(
+                    namespace_options=api.NamespaceOption(pid=pid)
+                ),
+                sysctls=sysctls or {},
             ),
         )
         pod_id = self.RunPodSandbox(
@@ -118,8 +123,8 @@ class Cri:
 
     # --- containers ------------------------------------------------------
 
-    def status(self, cid):
-        return self.ContainerStatus(api.ContainerStatusRequest(container_id=cid)).status
+    def status(self, cid, quiet=False):
+        return self.ContainerStatus(api.ContainerStatusRequest(container_id=cid), quiet=quiet).status
 
     def start(self, cid):
         self.StartContainer(api.StartContainerRequest(container_id=cid))
@@ -131,11 +136,12 @@ class Cri:
         self.RemoveContainer(api.RemoveContainerRequest(container_id=cid))
 
     def wait_exited(self, cid, secs=20):
-        return wait_for(
+        wait_for(
             f"container {cid[:12]} to exit",
             secs,
-            lambda: (s := self.status(cid)).state == api.CONTAINER_EXITED and s,
+            lambda: self.status(cid, quiet=True).state == api.CONTAINER_EXITED,
         )
+        return self.status(cid)
 
 
 class Pod:
@@ -145,7 +151,7 @@ class Pod:
     def create(self, name, script, resources=None, security=None, envs=(), workdir=""):
         """A busybox container running `sh -c SCRIPT`, logging to NAME.log."""
         sec = security or api.LinuxContainerSecurityContext()
-        sec.namespace_options.CopyFrom(POD_NS)
+        sec.namespace_options.CopyFrom(self.config.linux.security_context.namespace_options)
         config = api.ContainerConfig(
             metadata=api.ContainerMetadata(name=name),
             image=api.ImageSpec(image=ENV["IMG"]),
@@ -167,7 +173,7 @@ class Pod:
         self.cri.start(cid)
         return cid
 
-    def log_lines(self, name):
+    def log_lines(self, name, quiet=False):
         """The container's output, from the CRI log format the kubelet reads:
         TIMESTAMP STREAM P|F TEXT, P marking a partial line."""
         path = os.path.join(self.config.log_directory, name + ".log")
@@ -181,10 +187,15 @@ class Pod:
                 if tag == "F":
                     lines.append(partial)
                     partial = ""
+        if not quiet:
+            log(f"  log of {name}: {lines}")
         return lines
 
     def wait_log(self, name, line, secs=20):
-        wait_for(f"{line!r} in the log of {name}", secs, lambda: line in self.log_lines(name))
+        try:
+            wait_for(f"{line!r} in the log of {name}", secs, lambda: line in self.log_lines(name, quiet=True))
+        finally:
+            self.log_lines(name)
 
     def remove(self):
         self.cri.remove_pod(self.id)
@@ -247,6 +258,26 @@ def t_pod_network(cri):
     lines = pod.log_lines("net")
     expect_eq("hostname", lines[0] if lines else None, "network")
     expect_eq("eth0 address", lines[1].split("/")[0] if len(lines) > 1 else None, ip)
+    pod.remove()
+
+
+def t_shared_pid_namespace(cri):
+    # shareProcessNamespace: the containers join the sandbox's pid namespace.
+    pod = cri.run_pod("sharedpid", pid=api.POD)
+    pod.run("sleeper", "exec sleep 1000")
+    c = pod.run("looker", "sleep 0.5; for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline; echo; done | sort")
+    cri.wait_exited(c)
+    seen = [line.strip() for line in pod.log_lines("looker")]
+    expect_in("the sandbox's pause", "/bin/sleep 2147483647", seen)
+    expect_in("the other container", "sleep 1000", seen)
+    pod.remove()
+
+
+def t_pod_sysctls(cri):
+    pod = cri.run_pod("sysctls", sysctls={"net.ipv4.ip_unprivileged_port_start": "100", "kernel.shm_rmid_forced": "1"})
+    c = pod.run("reader", "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shm_rmid_forced")
+    cri.wait_exited(c)
+    expect_eq("sysctls seen by the container", pod.log_lines("reader"), ["100", "1"])
     pod.remove()
 
 
@@ -313,7 +344,7 @@ def t_stop_escalation(cri):
     pod = cri.run_pod("escalation")
     # sleep as the pid namespace's init ignores SIGTERM: SIGKILL after 2 s.
     c = pod.run("stubborn", "exec sleep 1000")
-    wait_for("running", 10, lambda: cri.status(c).state == api.CONTAINER_RUNNING)
+    wait_for("running", 10, lambda: cri.status(c, quiet=True).state == api.CONTAINER_RUNNING)
     start = time.monotonic()
     cri.stop(c, timeout=2)
     took = time.monotonic() - start
