@@ -12,21 +12,37 @@ use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, s
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::InitPlan;
+use crate::plan::{ExecPlan, InitPlan};
 
+/// The cause is part of the message (not a `source`), so that a chain
+/// printed with `{:#}` says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("the other side closed the channel")]
     Closed,
     #[error("channel i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("channel message: {0}")]
-    Codec(#[from] serde_json::Error),
+    Codec(serde_json::Error),
+}
+
+impl From<std::io::Error> for ChannelError {
+    fn from(e: std::io::Error) -> Self {
+        ChannelError::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for ChannelError {
+    fn from(e: serde_json::Error) -> Self {
+        ChannelError::Codec(e)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToInit {
     Plan(Box<InitPlan>),
+    /// Start a process in a running container (the exec stage).
+    Exec(Box<ExecPlan>),
     MappingWritten,
     /// Detached id-mapped trees for these `mounts[]` indexes follow, as
     /// fds in the same order (`Channel::recv_fds`).

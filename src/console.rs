@@ -42,6 +42,25 @@ pub fn recv_fd(sock: &UnixStream) -> nix::Result<OwnedFd> {
     Err(Errno::EBADMSG)
 }
 
+/// The pty master a stage sent us (foreground `run -t` / `exec -t`), made
+/// ready to proxy (non-blocking).
+pub fn recv_master(sock: &UnixStream) -> nix::Result<OwnedFd> {
+    let m = recv_fd(sock)?;
+    nix::fcntl::fcntl(
+        &m,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
+    Ok(m)
+}
+
+/// Stop the pty from turning "\n" into "\r\n" (one termios for the pair).
+pub fn clear_onlcr(pty: &OwnedFd) -> nix::Result<()> {
+    use nix::sys::termios::{OutputFlags, SetArg, tcgetattr, tcsetattr};
+    let mut t = tcgetattr(pty)?;
+    t.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(pty, SetArg::TCSANOW, &t)
+}
+
 /// In the init stage: open a new pty on the container's devpts (through the
 /// ptmx fd, never a path the container controls for the peer), make the
 /// peer our controlling terminal and stdio, and return the master.

@@ -4,51 +4,11 @@
 mod common;
 
 use common::*;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-/// Accept one connection and receive one fd with SCM_RIGHTS.
-fn receive_fd(listener: &UnixListener) -> (OwnedFd, String) {
-    let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .unwrap();
-    let mut fd = None;
-    for c in msg.cmsgs().unwrap() {
-        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-            fd = fds.first().copied();
-        }
-    }
-    let n = msg.bytes;
-    // SAFETY: the kernel installed this fd for us.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd.expect("an fd was passed")) };
-    (fd, String::from_utf8_lossy(&buf[..n]).into_owned())
-}
-
-/// Make `file` the child's fd 3, inheritable (hull then sees an fd 3).
-fn inherit_as_fd3(cmd: &mut std::process::Command, file: &std::fs::File) {
-    let raw = file.as_raw_fd();
-    // SAFETY: dup2 and fcntl in the forked child are async-signal-safe.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
+use std::time::Duration;
 
 /// `hull run --preserve-fds 1` with `file` as the container's fd 3.
 fn run_with_fd3(b: &Bundle, id: &str, file: &std::fs::File) -> std::process::Output {
@@ -64,19 +24,6 @@ fn run_with_fd3(b: &Bundle, id: &str, file: &std::fs::File) -> std::process::Out
     .stdin(Stdio::null());
     inherit_as_fd3(&mut cmd, file);
     b.output_of(&mut cmd)
-}
-
-fn read_until(f: &mut std::fs::File, needle: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    let mut out = String::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline && !out.contains(needle) {
-        match f.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    out
 }
 
 #[test]
@@ -297,4 +244,25 @@ fn cwd_through_a_passed_host_directory_is_refused() {
             }
         }
     }
+}
+
+#[test]
+fn foreground_run_with_a_terminal_prints_plain_newlines() {
+    require_root!();
+    let mut b = Bundle::new(&["sh", "-c", "tty; echo one; echo two"]);
+    b.config["process"]["terminal"] = serde_json::json!(true);
+    b.save();
+    let id = b.id("onlcr");
+    let out = b.run(&id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    assert!(
+        text.ends_with("\none\ntwo\n") && !text.contains('\r'),
+        "{text:?}"
+    );
 }

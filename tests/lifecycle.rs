@@ -429,7 +429,7 @@ fn debug_flag_adds_debug_lines() {
 #[test]
 fn verbs_not_built_yet_say_so() {
     let b = Bundle::new(&["true"]);
-    for verb in ["exec", "checkpoint", "restore"] {
+    for verb in ["checkpoint", "restore"] {
         let out = b.hull(&[verb, "some-id"]);
         assert_eq!(out.status.code(), Some(1), "{verb}");
         assert!(

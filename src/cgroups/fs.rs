@@ -62,6 +62,23 @@ impl FsManager {
         })
     }
 
+    /// Open existing cgroups (a running container's, or a sub-cgroup of it)
+    /// so that a new process can be cloned straight into them.
+    pub fn open_existing(&mut self) -> Result<()> {
+        for dir in self.leaves() {
+            if !dir.is_dir() {
+                return Err(CgroupError::Invalid(format!(
+                    "cgroup {} does not exist",
+                    dir.display()
+                )));
+            }
+        }
+        if let Some(dir) = &self.paths.v2 {
+            self.v2_fd = Some(open_dir(dir)?);
+        }
+        Ok(())
+    }
+
     /// A manager for cgroups recorded in state.json.
     pub fn from_paths(paths: CgroupPaths) -> FsManager {
         FsManager {
@@ -162,21 +179,7 @@ impl Manager for FsManager {
         self.check_existing_leaves()?;
         self.make_dirs()?;
         if let Some(dir) = self.paths.v2.clone() {
-            // O_RDONLY, not O_PATH: bpf(BPF_PROG_ATTACH) refuses O_PATH fds;
-            // clone3 takes either.
-            let fd = nix::fcntl::open(
-                &dir,
-                nix::fcntl::OFlag::O_RDONLY
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(|errno| CgroupError::Io {
-                op: "open",
-                path: dir.clone(),
-                errno,
-            })?;
-            self.v2_fd = Some(fd);
+            self.v2_fd = Some(open_dir(&dir)?);
         }
         let empty = LinuxResources::default();
         let res = resources.unwrap_or(&empty);
@@ -306,6 +309,21 @@ impl Manager for FsManager {
     fn paths(&self) -> &CgroupPaths {
         &self.paths
     }
+}
+
+/// O_RDONLY, not O_PATH: bpf(BPF_PROG_ATTACH) refuses O_PATH fds; clone3
+/// takes either.
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| CgroupError::Io {
+        op: "open",
+        path: dir.to_path_buf(),
+        errno,
+    })
 }
 
 /// Pids in `dir` and every cgroup below it (a container may make its own).

@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod kill;
 mod list;
 mod ps;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use create::{CreateArgs, RunArgs};
 pub use delete::DeleteArgs;
 pub use events::EventsArgs;
+pub use exec::ExecArgs;
 pub use kill::KillArgs;
 pub use list::{ListArgs, ListFormat};
 pub use ps::PsArgs;
@@ -89,7 +91,7 @@ pub enum Command {
     /// show the enabled features
     Features,
     /// execute new process inside the container
-    Exec(PassthroughArgs),
+    Exec(Box<ExecArgs>),
     /// ps displays the processes running inside a container
     Ps(PsArgs),
     /// pause suspends all processes inside the container

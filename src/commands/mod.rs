@@ -3,6 +3,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -40,7 +41,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(a) => list::run(&store, &a).map(|_| 0),
         Command::Spec(a) => spec::run(&a).map(|_| 0),
         Command::Features => features::run().map(|_| 0),
-        Command::Exec(_) => not_yet("exec"),
+        Command::Exec(a) => exec::run(&store, &a),
         Command::Ps(a) => ps::run(&store, &a).map(|_| 0),
         Command::Pause(a) => pause::run(&store, &a.id).map(|_| 0),
         Command::Resume(a) => resume::run(&store, &a.id).map(|_| 0),
@@ -61,6 +62,7 @@ pub fn check_passed_fds(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Create(a) => crate::launch::check_passed_fds(a.preserve_fds),
         Command::Run(a) => crate::launch::check_passed_fds(a.create.preserve_fds),
+        Command::Exec(a) => crate::launch::check_passed_fds(a.preserve_fds),
         _ => Ok(()),
     }
 }

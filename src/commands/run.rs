@@ -35,15 +35,9 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
     opts.own_console = theirs;
     let created = launch::create(store, opts)?;
     let master = match ours {
-        Some(s) => Some(crate::console::recv_fd(&s).context("receiving the pty master")?),
+        Some(s) => Some(crate::console::recv_master(&s).context("receiving the pty master")?),
         None => None,
     };
-    if let Some(m) = &master {
-        let _ = nix::fcntl::fcntl(
-            m,
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        );
-    }
     let launch::Created {
         pid, pidfd, lock, ..
     } = created;

@@ -12,8 +12,9 @@ mod store;
 mod teardown;
 
 pub use error::ContainerError;
+pub use handle::Container;
 pub use ops::parse_signal;
-pub use state::{HostMounts, State, write_config};
+pub use state::{HostMounts, State, read_config, write_config};
 pub use status::{EXEC_FIFO, Status, proc_start_time};
 pub use store::{Lock, Store, validate_id};
 pub use teardown::destroy;

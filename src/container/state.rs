@@ -47,6 +47,10 @@ pub struct State {
     /// resctrl groups to remove on delete (linux.intelRdt).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intel_rdt: Option<crate::intelrdt::RdtState>,
+    /// `create --no-new-keyring`: exec'd processes keep the caller's keyring
+    /// too.
+    #[serde(default)]
+    pub no_new_keyring: bool,
     /// Set for a container without a mount namespace of its own, whose
     /// mounts hull makes in the host's namespace under the rootfs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +83,7 @@ impl State {
             cgroup: Default::default(),
             own_pid_ns: false,
             intel_rdt: None,
+            no_new_keyring: false,
             host_mounts: None,
         }
     }
@@ -111,6 +116,12 @@ impl State {
 /// Keep the config.json `create` saw beside the state.
 pub fn write_config(dir: &Path, raw: &[u8]) -> Result<()> {
     write_atomic(dir, CONFIG_FILE, raw)
+}
+
+/// The config.json `create` saw.
+pub fn read_config(dir: &Path) -> Result<Vec<u8>> {
+    let path = dir.join(CONFIG_FILE);
+    std::fs::read(&path).map_err(|e| ContainerError::io("read", &path, e))
 }
 
 /// Write `name` in `dir` through a temporary file and a rename.

@@ -1,16 +1,19 @@
 //! The stages hull runs in a child: hull exec'd from its protected copy
 //! (never the host binary: CVE-2019-5736) as `hull init`, with the channel
 //! fd in `_HULL_INIT`. The first message says which stage: the container's
-//! init. Every failure travels back to the parent as one `ChildError`
+//! init (`standard`), or a process `exec` starts in a running container
+//! (`setns`, runc's name for it). Every failure travels back to the parent as one `ChildError`
 //! naming the root cause.
 
 mod namespaces;
+mod setns;
+mod shared;
 mod standard;
 
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
 use crate::channel::{Channel, ChildError, FromInit, ToInit};
-use crate::error::{Ctx, Result, StageError};
+use crate::error::StageError;
 
 /// The environment variable carrying the channel fd into the init stage.
 pub const INIT_ENV: &str = "_HULL_INIT";
@@ -37,6 +40,7 @@ pub fn main(fd: RawFd) -> ! {
     let chan = unsafe { Channel::from_raw(fd) };
     let err = match chan.recv::<ToInit>() {
         Ok(ToInit::Plan(plan)) => standard::run(&chan, *plan),
+        Ok(ToInit::Exec(plan)) => setns::run(*plan),
         Ok(other) => StageError::new(format!("unexpected message before the plan: {other:?}")),
         Err(e) => StageError::new(format!("receiving the init plan: {e}")),
     };
@@ -51,19 +55,4 @@ pub fn main(fd: RawFd) -> ! {
     }
     // SAFETY: leaving without running destructors is what we want here.
     unsafe { libc::_exit(1) }
-}
-
-/// The host's procfs, opened before any namespace changes.
-fn host_proc() -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
-        "/proc",
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ctx(|| "opening /proc".into())?;
-    let fs = nix::sys::statfs::fstatfs(&fd).ctx(|| "statfs /proc".into())?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        return Err(StageError::new("/proc is not a procfs"));
-    }
-    Ok(fd)
 }

@@ -2,12 +2,12 @@
 //! console, sysctls and hostname, report ready, wait for `start` on the
 //! exec fifo, and exec the container's process (runc's "standard init").
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use oci_spec::runtime::{Process, Spec};
 
-use super::namespaces;
+use super::{namespaces, shared};
 use crate::channel::{Channel, FromInit, ToInit};
 use crate::error::{Ctx, Result, StageError};
 use crate::plan::InitPlan;
@@ -40,7 +40,7 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<crate::process::Exec> {
     // The host's procfs, kept across the namespace changes: the LSM exec
     // attribute and setgroups are read through it, never through a /proc
     // the container could shape.
-    let host_proc = super::host_proc()?;
+    let host_proc = shared::host_proc()?;
     namespaces::enter(chan, plan, &spec)?;
     // Opened by the process that will exec (after any pid-namespace fork):
     // the kernel lets only the task itself write its exec attribute.
@@ -54,7 +54,7 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<crate::process::Exec> {
     build_rootfs(chan, plan, &spec, process, fds.console)?;
     set_names(&spec)?;
     if !plan.no_new_keyring {
-        join_keyring(&plan.id)?;
+        shared::join_keyring(&plan.id)?;
     }
     let exec = crate::process::prepare(
         &spec,
@@ -107,7 +107,7 @@ fn build_rootfs(
         let sock = console
             .as_ref()
             .ok_or_else(|| StageError::new("terminal requested without a console socket"))?;
-        set_up_console(&mounted, process, sock)?;
+        set_up_console(&mounted, process, sock, plan.raw_output)?;
     }
     drop(console);
     // Before the read-only /proc/sys and masks go on, and before seccomp.
@@ -121,20 +121,10 @@ fn set_up_console(
     mounted: &crate::rootfs::Mounted,
     process: &Process,
     sock: &OwnedFd,
+    raw_output: bool,
 ) -> Result<()> {
-    let (master, peer) =
-        crate::console::open_pty(mounted.ptmx()?).ctx(|| "creating the pty".into())?;
-    if let Some(size) = process.console_size() {
-        crate::console::set_winsize(
-            std::os::fd::AsFd::as_fd(&peer),
-            size.height() as u16,
-            size.width() as u16,
-        )
-        .ctx(|| "setting the console size".into())?;
-    }
+    let peer = shared::pty_for(mounted.ptmx()?, process, sock, raw_output)?;
     mounted.bind_console(&peer)?;
-    crate::console::send_fd(sock, master.as_raw_fd(), "/dev/ptmx")
-        .ctx(|| "sending the pty master to the console socket".into())?;
     crate::console::become_tty_stdio(&peer).ctx(|| "making the pty the controlling terminal".into())
 }
 
@@ -185,14 +175,4 @@ fn parent_setup(chan: &Channel, plan: &InitPlan) -> Result<crate::rootfs::IdMapp
     };
     let fds = chan.recv_fds(idx.len()).map_err(fail)?;
     Ok(idx.into_iter().zip(fds).collect())
-}
-
-fn join_keyring(id: &str) -> Result<()> {
-    let name = crate::process::cstring(&format!("_ses.{id}"), "keyring name")?;
-    match sys::join_session_keyring(&name) {
-        // Keyrings disabled, or not permitted in this user namespace.
-        Ok(_) | Err(Errno::ENOSYS) | Err(Errno::EPERM) | Err(Errno::EACCES)
-        | Err(Errno::EDQUOT) => Ok(()),
-        Err(e) => Err(e).ctx(|| "joining a new session keyring".into()),
-    }
 }

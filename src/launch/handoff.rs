@@ -95,9 +95,74 @@ pub fn write_pid_file(path: &str, pid: i32) -> Result<()> {
     Ok(())
 }
 
+/// Tell the caller about a started process: its pid in the pid file, its
+/// pidfd over the pidfd socket.
+pub fn announce(
+    pid_file: Option<&str>,
+    pidfd_socket: Option<&str>,
+    pid: i32,
+    pidfd: &std::os::fd::OwnedFd,
+) -> Result<()> {
+    if let Some(path) = pid_file {
+        write_pid_file(path, pid)?;
+    }
+    if let Some(path) = pidfd_socket {
+        use std::os::fd::AsRawFd;
+        send_fd(path, pidfd.as_raw_fd()).with_context(|| format!("sending pidfd to {path}"))?;
+    }
+    Ok(())
+}
+
+/// The console socket for a stage: the caller's (`--console-socket`),
+/// or hull's own end for a foreground terminal it proxies.
+pub fn console_fd(
+    socket: Option<&str>,
+    own: &Option<UnixStream>,
+    min_fd: RawFd,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    use crate::channel::raise;
+    use std::os::fd::OwnedFd;
+    Ok(match (socket, own) {
+        (Some(path), _) => {
+            let s = UnixStream::connect(path)
+                .with_context(|| format!("connecting to console socket {path}"))?;
+            Some(raise(OwnedFd::from(s), min_fd)?)
+        }
+        (None, Some(s)) => Some(raise(OwnedFd::from(s.try_clone()?), min_fd)?),
+        (None, None) => None,
+    })
+}
+
 /// Connect to a unix socket and pass one fd with SCM_RIGHTS.
 pub fn send_fd(path: &str, fd: RawFd) -> Result<()> {
     let s = UnixStream::connect(path)?;
     crate::console::send_fd(&s, fd, "pidfd")?;
     Ok(())
+}
+
+/// The fds 3.. that belong to the container, and what marks them.
+pub struct PassedFds {
+    /// LISTEN_FDS (when addressed to us), then --preserve-fds.
+    pub count: u32,
+    /// hull's own fds go at or above this.
+    pub min_fd: RawFd,
+    /// LISTEN_FDS/LISTEN_PID for the container.
+    pub env: Vec<String>,
+}
+
+impl PassedFds {
+    pub fn new(preserve: u32) -> Result<PassedFds> {
+        let count = passed_fds(preserve)?;
+        let listen = listen_fds();
+        let env = if listen > 0 {
+            vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
+        } else {
+            Vec::new()
+        };
+        Ok(PassedFds {
+            count,
+            min_fd: 3 + count as RawFd,
+            env,
+        })
+    }
 }

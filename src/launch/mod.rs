@@ -8,6 +8,7 @@
 //! leaves `delete --force` everything it needs; and a create that fails
 //! hands the record to the same teardown `delete` uses.
 
+mod exec;
 mod handoff;
 mod handshake;
 mod idmap;
@@ -15,7 +16,9 @@ mod record;
 mod sealed;
 mod spawn;
 
-pub use handoff::{check_passed_fds, listen_fds, send_fd, write_pid_file};
+pub use exec::{ExecOpts, exec};
+use handoff::PassedFds;
+pub use handoff::check_passed_fds;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -56,33 +59,6 @@ pub struct Created {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub lock: Lock,
-}
-
-/// The fds 3.. that belong to the container, and what marks them.
-struct PassedFds {
-    /// LISTEN_FDS (when addressed to us), then --preserve-fds.
-    count: u32,
-    /// hull's own fds go at or above this.
-    min_fd: RawFd,
-    /// LISTEN_FDS/LISTEN_PID for the container.
-    env: Vec<String>,
-}
-
-impl PassedFds {
-    fn new(preserve: u32) -> Result<PassedFds> {
-        let count = handoff::passed_fds(preserve)?;
-        let listen = listen_fds();
-        let env = if listen > 0 {
-            vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".to_string()]
-        } else {
-            Vec::new()
-        };
-        Ok(PassedFds {
-            count,
-            min_fd: 3 + count as RawFd,
-            env,
-        })
-    }
 }
 
 pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
@@ -174,6 +150,7 @@ fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &FsManager) -> Res
         .as_ref()
         .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     state.own_pid_ns = namespaces::is_new(spec, LinuxNamespaceType::Pid);
+    state.no_new_keyring = opts.no_new_keyring;
     state.cgroup = cg.paths().clone();
     if !namespaces::has(spec, LinuxNamespaceType::Mount) {
         let before =
@@ -205,7 +182,7 @@ fn build(
     }
     made.context("creating cgroup")?;
     let fifo = exec_fifo(rec, opts, fds.min_fd)?;
-    let console = console_fd(opts, fds.min_fd)?;
+    let console = handoff::console_fd(opts.console_socket, &opts.own_console, fds.min_fd)?;
     let exe = raise_fd(
         sealed::protected_self(&rec.root).context("protecting hull's binary for the init stage")?,
         fds.min_fd,
@@ -226,6 +203,7 @@ fn build(
         extra_fds: fds.count,
         chan: &child_end,
         parent_end: chan.as_raw_fd(),
+        other_pid_ns: false,
         wait_for_maps: ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
     };
     let (pid, pidfd) = spawn::spawn(&child, ns.clone_flags, cg.clone_into())?;
@@ -263,18 +241,6 @@ fn exec_fifo(rec: &Record, opts: &CreateOpts, min_fd: RawFd) -> Result<Option<Ow
     )
     .with_context(|| format!("opening {}", fifo.display()))?;
     Ok(Some(raise_fd(fd, min_fd)?))
-}
-
-fn console_fd(opts: &CreateOpts, min_fd: RawFd) -> Result<Option<OwnedFd>> {
-    Ok(match (opts.console_socket, &opts.own_console) {
-        (Some(path), _) => {
-            let s = UnixStream::connect(path)
-                .with_context(|| format!("connecting to console socket {path}"))?;
-            Some(raise_fd(OwnedFd::from(s), min_fd)?)
-        }
-        (None, Some(s)) => Some(raise_fd(OwnedFd::from(s.try_clone()?), min_fd)?),
-        (None, None) => None,
-    })
 }
 
 /// linux.intelRdt: the groups are recorded, then made and joined, before
@@ -316,6 +282,7 @@ fn init_plan(
         extra_fds: fds.count,
         extra_env: fds.env.clone(),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
+        raw_output: opts.own_console.is_some(),
         mount_label: mount_label(&bundle.spec),
         parent_setup: !crate::plan::idmap::indexes(&bundle.spec).is_empty()
             || crate::netdev::requested(&bundle.spec),
@@ -328,13 +295,7 @@ fn finish(rec: &mut Record, opts: &CreateOpts, pidfd: &OwnedFd) -> Result<()> {
     rec.state.ready = true;
     rec.save()?;
     crate::debug!("container {} ready, init pid {pid}", rec.state.id);
-    if let Some(path) = opts.pid_file {
-        write_pid_file(path, pid)?;
-    }
-    if let Some(path) = opts.pidfd_socket {
-        send_fd(path, pidfd.as_raw_fd()).with_context(|| format!("sending pidfd to {path}"))?;
-    }
-    Ok(())
+    handoff::announce(opts.pid_file, opts.pidfd_socket, pid, pidfd)
 }
 
 /// linux.mountLabel labels the container's own filesystems. `check_lsm`

@@ -55,6 +55,69 @@ fn clean(p: &Path) -> PathBuf {
     out
 }
 
+/// `exec --cgroup`: the sub-cgroups (which must exist) an exec'd process
+/// goes into, runc's way: `PATH` for every hierarchy, or
+/// `CONTROLLER[,CONTROLLER]:PATH` for those controllers' hierarchies.
+/// Paths are taken below the container's own cgroup and may not leave it.
+pub fn sub_cgroups(paths: &CgroupPaths, args: &[String]) -> Result<CgroupPaths, String> {
+    let mut all: Option<&str> = None;
+    let mut by_ctrl: Vec<(&str, &str)> = Vec::new();
+    for a in args {
+        match a.split_once(':') {
+            Some((ctrls, path)) => {
+                for c in ctrls.split(',') {
+                    if c.is_empty() {
+                        return Err(format!(
+                            "invalid --cgroup argument: {a} (empty <controller> prefix)"
+                        ));
+                    }
+                    if by_ctrl.iter().any(|(x, _)| *x == c) {
+                        return Err(format!(
+                            "invalid --cgroup argument(s): controller {c} specified multiple times"
+                        ));
+                    }
+                    by_ctrl.push((c, path));
+                }
+            }
+            None if args.len() == 1 => all = Some(a),
+            None => {
+                return Err(format!(
+                    "invalid --cgroup argument: {a} (missing <controller>: prefix)"
+                ));
+            }
+        }
+    }
+    let below = |dir: &Path, add: &str| -> Result<PathBuf, String> {
+        let sub = clean(&dir.join(add.trim_start_matches('/')));
+        if sub.starts_with(dir) {
+            Ok(sub)
+        } else {
+            Err(format!("{add} is not a sub cgroup path"))
+        }
+    };
+    let mut out = paths.clone();
+    out.created.clear();
+    if let Some(add) = all {
+        for (_, dir) in &mut out.v1 {
+            *dir = below(dir, add)?;
+        }
+        if let Some(dir) = &mut out.v2 {
+            *dir = below(dir, add)?;
+        }
+    }
+    for (ctrl, add) in by_ctrl {
+        let hit = out
+            .v1
+            .iter_mut()
+            .find(|(ctrls, _)| ctrls.split(',').any(|c| c == ctrl));
+        match hit {
+            Some((_, dir)) => *dir = below(dir, add)?,
+            None => return Err(format!("unknown controller {ctrl}")),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +141,40 @@ mod tests {
             requested_path(Some(Path::new("a/../../b")), "x"),
             PathBuf::from("b")
         );
+    }
+
+    fn paths() -> CgroupPaths {
+        CgroupPaths {
+            v1: vec![
+                ("cpu,cpuacct".into(), "/sys/fs/cgroup/cpu,cpuacct/c".into()),
+                ("memory".into(), "/sys/fs/cgroup/memory/c".into()),
+            ],
+            v2: Some("/sys/fs/cgroup/unified/c".into()),
+            v2_mount: Some("/sys/fs/cgroup/unified".into()),
+            created: vec!["/sys/fs/cgroup/memory/c".into()],
+        }
+    }
+
+    #[test]
+    fn sub_cgroups_like_runc() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let p = sub_cgroups(&paths(), &s(&["sub"])).unwrap();
+        assert_eq!(p.v1[0].1, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/c/sub"));
+        assert_eq!(p.v2, Some(PathBuf::from("/sys/fs/cgroup/unified/c/sub")));
+        assert!(p.created.is_empty());
+        let p = sub_cgroups(&paths(), &s(&["memory:m", "cpu:x"])).unwrap();
+        assert_eq!(p.v1[0].1, PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/c/x"));
+        assert_eq!(p.v1[1].1, PathBuf::from("/sys/fs/cgroup/memory/c/m"));
+        assert_eq!(p.v2, Some(PathBuf::from("/sys/fs/cgroup/unified/c")));
+        for (bad, why) in [
+            (vec!["../x"], "not a sub cgroup"),
+            (vec!["a", "b"], "missing <controller>"),
+            (vec![":x"], "empty <controller>"),
+            (vec!["memory:a", "memory:b"], "multiple times"),
+            (vec!["nope:a"], "unknown controller nope"),
+        ] {
+            let e = sub_cgroups(&paths(), &s(&bad)).unwrap_err();
+            assert!(e.contains(why), "{bad:?}: {e}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! What the parent hands a child, and the pure readers of config.json that
-//! both sides share. Nothing here makes a syscall that changes the host or
+//! What the parent hands a child (the init plan, the exec plan), and the
+//! pure readers of config.json that both sides share. Nothing here makes a syscall that changes the host or
 //! imports a stage (launch, init, rootfs, cgroups, process): the stages
 //! import this.
 
@@ -39,9 +39,42 @@ pub struct InitPlan {
     pub extra_env: Vec<String>,
     /// Inherited fd of the connected console socket, if a pty is wanted.
     pub console_fd: Option<RawFd>,
+    /// hull itself proxies the pty (foreground `run -t`): clear ONLCR.
+    pub raw_output: bool,
     /// linux.mountLabel, when SELinux is on to apply it.
     pub mount_label: Option<String>,
     /// Once in its final namespaces, the init must stop and let the parent
     /// move network devices in and build id-mapped mount sources.
     pub parent_setup: bool,
+}
+
+/// Everything the exec stage needs, sent once by `hull exec`: which of the
+/// container init's namespaces to join (through its pidfd), and the
+/// container's config with `process` set to the process to start.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExecPlan {
+    pub id: String,
+    /// The container's config.json as `create` saw it, with the exec'd
+    /// process in place of the container's own.
+    pub config: String,
+    /// Inherited pidfd of the container's init.
+    pub init_pidfd: RawFd,
+    /// Inherited O_PATH fd of the init's root (/proc/PID/root, opened by
+    /// the parent): the stage chroots there, whatever mount namespace.
+    pub init_root: RawFd,
+    /// CLONE_NEW* flags of the init's namespaces that differ from hull's
+    /// (the pid namespace is joined by the parent, for its children).
+    pub join: u64,
+    /// Inherited fd of the connected console socket, if a pty is wanted.
+    pub console_fd: Option<RawFd>,
+    /// hull itself proxies the pty (foreground `exec -t`): clear ONLCR.
+    pub raw_output: bool,
+    /// fds 3.. that pass into the process (LISTEN_FDS + --preserve-fds).
+    pub extra_fds: u32,
+    pub extra_env: Vec<String>,
+    /// Whether the container's user namespace allows setgroups(2), read
+    /// by the parent from the host's /proc.
+    pub setgroups: bool,
+    /// `create --no-new-keyring` was given.
+    pub no_new_keyring: bool,
 }

@@ -35,21 +35,7 @@ impl Mounted {
     /// Open the ptmx of the container's own devpts instance, verified to be
     /// a devpts ptmx so a planted file or symlink cannot stand in for it.
     pub fn ptmx(&self) -> Result<OwnedFd> {
-        let fd = sys::openat2(
-            self.root.as_raw_fd(),
-            c"dev/pts/ptmx",
-            libc::O_RDWR | libc::O_NOCTTY,
-            0,
-            paths::RESOLVE | libc::RESOLVE_NO_SYMLINKS,
-        )
-        .ctx(|| "opening /dev/pts/ptmx (is devpts mounted at /dev/pts?)".into())?;
-        let fs = nix::sys::statfs::fstatfs(&fd).ctx(|| "statfs /dev/pts/ptmx".into())?;
-        if fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
-            return Err(StageError::new(
-                "/dev/pts/ptmx is not on a devpts filesystem",
-            ));
-        }
-        Ok(fd)
+        open_ptmx(&self.root)
     }
 
     /// Bind the pty peer onto /dev/console (CVE-2025-52565: the target is
@@ -83,6 +69,26 @@ impl Mounted {
         )
         .ctx(|| "bind mounting /dev/console".into())
     }
+}
+
+/// The ptmx of the devpts instance at /dev/pts under `root`, verified to
+/// be a devpts ptmx so a planted file or symlink cannot stand in for it.
+pub fn open_ptmx(root: &OwnedFd) -> Result<OwnedFd> {
+    let fd = sys::openat2(
+        root.as_raw_fd(),
+        c"dev/pts/ptmx",
+        libc::O_RDWR | libc::O_NOCTTY,
+        0,
+        paths::RESOLVE | libc::RESOLVE_NO_SYMLINKS,
+    )
+    .ctx(|| "opening /dev/pts/ptmx (is devpts mounted at /dev/pts?)".into())?;
+    let fs = nix::sys::statfs::fstatfs(&fd).ctx(|| "statfs /dev/pts/ptmx".into())?;
+    if fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
+        return Err(StageError::new(
+            "/dev/pts/ptmx is not on a devpts filesystem",
+        ));
+    }
+    Ok(fd)
 }
 
 /// linux.rootfsPropagation, if set.

@@ -287,3 +287,57 @@ pub fn hull_at(root: &Path, args: &[String]) -> Output {
             .stdin(Stdio::null()),
     )
 }
+
+/// Accept one connection and receive one fd with SCM_RIGHTS.
+pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> (std::os::fd::OwnedFd, String) {
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&conn),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            fd = fds.first().copied();
+        }
+    }
+    let n = msg.bytes;
+    // SAFETY: the kernel installed this fd for us.
+    let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd.expect("an fd was passed")) };
+    (fd, String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Make `file` the child's fd 3, inheritable (hull then sees an fd 3).
+pub fn inherit_as_fd3(cmd: &mut std::process::Command, file: &std::fs::File) {
+    let raw = std::os::fd::AsRawFd::as_raw_fd(file);
+    // SAFETY: dup2 and fcntl in the forked child are async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Read from `f` until `needle` shows up (or EOF, or the timeout).
+pub fn read_until(f: &mut std::fs::File, needle: &str, timeout: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut out = String::new();
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < deadline && !out.contains(needle) {
+        match std::io::Read::read(f, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    out
+}

@@ -1,0 +1,65 @@
+//! What both stages need: a handle on the host's procfs taken before the
+//! namespaces change, the pty handed to the console socket, and the
+//! container's session keyring.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use oci_spec::runtime::Process;
+
+use crate::error::{Ctx, Result, StageError};
+use crate::sys;
+
+/// The host's procfs, opened before any namespace changes.
+pub fn host_proc() -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        "/proc",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "opening /proc".into())?;
+    let fs = nix::sys::statfs::fstatfs(&fd).ctx(|| "statfs /proc".into())?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(StageError::new("/proc is not a procfs"));
+    }
+    Ok(fd)
+}
+
+/// A new pty from `ptmx` (the container's devpts), sized as the process
+/// asks; the master goes to the console socket `sock`, the peer is returned.
+/// `raw_output` (hull proxies it) clears ONLCR before anything is written,
+/// as runc does, so the lines a caller reads end in "\n", not "\r\n".
+pub fn pty_for(
+    ptmx: OwnedFd,
+    process: &Process,
+    sock: &OwnedFd,
+    raw_output: bool,
+) -> Result<OwnedFd> {
+    let (master, peer) = crate::console::open_pty(ptmx).ctx(|| "creating the pty".into())?;
+    if raw_output {
+        crate::console::clear_onlcr(&peer).ctx(|| "clearing ONLCR on the pty".into())?;
+    }
+    if let Some(size) = process.console_size() {
+        crate::console::set_winsize(
+            std::os::fd::AsFd::as_fd(&peer),
+            size.height() as u16,
+            size.width() as u16,
+        )
+        .ctx(|| "setting the console size".into())?;
+    }
+    crate::console::send_fd(sock, master.as_raw_fd(), "/dev/ptmx")
+        .ctx(|| "sending the pty master to the console socket".into())?;
+    Ok(peer)
+}
+
+/// Join the container's session keyring (`_ses.ID`, as runc), so the
+/// process does not inherit hull's.
+pub fn join_keyring(id: &str) -> Result<()> {
+    let name = crate::process::cstring(&format!("_ses.{id}"), "keyring name")?;
+    match sys::join_session_keyring(&name) {
+        // Keyrings disabled, or not permitted in this user namespace.
+        Ok(_) | Err(Errno::ENOSYS) | Err(Errno::EPERM) | Err(Errno::EACCES)
+        | Err(Errno::EDQUOT) => Ok(()),
+        Err(e) => Err(e).ctx(|| "joining a new session keyring".into()),
+    }
+}
