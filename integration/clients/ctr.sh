@@ -226,6 +226,20 @@ t_env_cwd() {
   expect_eq "env, cwd" "$out" "bar /home/app 0"
 }
 
+t_userns() {
+  id=$(new_name userns) && track "$id"
+  cr_run -d --log-uri "file://$SCEN_DIR/$id.log" --uidmap 0:100000:65536 --gidmap 0:100000:65536 \
+    "$IMG" "$id" sh -c '
+    id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox; touch /x && echo writable
+    exec sleep 1000'
+  wait_for "writable" 10 log_has "$id" '^writable$'
+  expect_eq "uid, maps, image owner, rootfs" "$(tr -s ' ' <"$SCEN_DIR/$id.log")" \
+    $'0\n 0 100000 65536\n 0 100000 65536\n0\nwritable'
+  expect_eq "init's uid on the host" "$(stat -c %u "/proc/$(task_pid "$id")")" 100000
+  cr task delete --force "$id"
+  cr containers delete "$id"
+}
+
 t_forced_delete() {
   id=$(new_name force) && track "$id"
   cr_detach "$id" sleep 1000

@@ -344,16 +344,10 @@ t_volumes() {
   pm volume rm "$vol"
 }
 
-t_userns() {
-  out=$(pm_run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" sh -c '
-    id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox; touch /tmp/x && echo writable')
-  expect_eq "uid, maps, image owner, rootfs" "$(tr -s ' ' <<<"$out")" \
-    $'0\n 0 100000 65536\n 0 100000 65536\n0\nwritable'
-  id=$(pm_run -d --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" sleep 1000)
-  pid=$(state "$id" '{{.State.Pid}}')
-  expect_eq "init's uid on the host" "$(stat -c %u "/proc/$pid")" 100000
-  pm rm --force --time 0 "$id"
-}
+# No user namespace scenario here (ctr/userns has one): podman 4.3 sometimes
+# leaves its shm mounted when a user-namespaced container stops, then fails
+# to remove it ("unlinkat .../userdata/shm: device or resource busy"); about
+# 1 run in 25 on a loaded machine, with runc as with hull.
 
 t_limits_misc() {
   # With any --ulimit podman drops default_ulimits: give nproc too.

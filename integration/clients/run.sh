@@ -5,6 +5,7 @@
 #   run.sh [SUITE[/GLOB]...]      suites: podman ctr cri docker (default all)
 #   RUNTIME=hull (default)|runc|crun   the runtime the callers drive
 #   HULL=PATH                          hull's binary (./target/release/hull)
+#   REPEAT=N                           run each scenario N times (flake hunting)
 # One line per scenario (ok, XFAIL, XPASS, FAIL) and a summary; exits
 # non-zero on any FAIL or XPASS. What hull is known to lack is marked, with
 # the reason, in ./xfail; the marks apply to hull only.
@@ -55,6 +56,8 @@ rm -rf "$CLIENTS_LOGS"
 python3 "$here/mkimage.py" /bin/busybox "$IMAGES_TAR"
 
 CLIENTS_WORK=$(mktemp -d /tmp/hull-clients.XXXXXX)
+# Traversable, so that user-namespaced containers reach their rootfs.
+chmod 711 "$CLIENTS_WORK"
 export CLIENTS_WORK
 # containerd's shims put their sockets in /run/containerd/s whatever the
 # state dir: remove that tree afterwards if this run made it.

@@ -67,7 +67,7 @@ leaks_after() {
 }
 
 run_scenario() {
-  local name=$1 log=$logs/$1.log rc=0 why="" leaks ids before mark reason expected n start took
+  local name=$1 log=$logs/$1${2:+.$2}.log rc=0 why="" leaks ids before mark reason expected n start took said
   export SCEN_DIR=$CLIENTS_WORK/$suite/scenarios/$name
   mkdir -p "$SCEN_DIR"
   before=$(mount_snapshot)
@@ -79,7 +79,12 @@ run_scenario() {
   elif ((rc)); then
     # An assertion's message, else the failed command the ERR trap named.
     why=$(sed -n 's/^FAILED: //p' "$log" | tail -n1)
-    [[ -n "$why" ]] || why=$(sed -n 's/^ERROR: //p' "$log" | tail -n1)
+    if [[ -z "$why" ]] && grep -q '^ERROR: ' "$log"; then
+      # The command the ERR trap named, and the last thing it said.
+      why=$(sed -n 's/^ERROR: //p' "$log" | tail -n1)
+      said=$(sed '/^ERROR: /,$d' "$log" | grep -v '^+\|^ *$' | tail -n1)
+      [[ -z "$said" ]] || why+=": ${said:0:300}"
+    fi
     [[ -n "$why" ]] || why="exit status $rc"
   fi
   mapfile -t ids < <(sort -u "$SCEN_DIR/ids" 2>/dev/null)
@@ -140,6 +145,11 @@ if ! suite_setup >"$logs/setup.log" 2>&1; then
   tail -n 25 "$logs/setup.log" | sed 's/^/    | /'
   exit 0
 fi
+# REPEAT=N runs each selected scenario N times, to hunt for flakes.
 for name in "${scenarios[@]}"; do
-  run_scenario "$name"
+  if ((${REPEAT:-1} > 1)); then
+    for ((round = 1; round <= REPEAT; round++)); do run_scenario "$name" "$round"; done
+  else
+    run_scenario "$name"
+  fi
 done
