@@ -82,7 +82,7 @@ run_scenario() {
     if [[ -z "$why" ]] && grep -q '^ERROR: ' "$log"; then
       # The command the ERR trap named, and the last thing it said.
       why=$(sed -n 's/^ERROR: //p' "$log" | tail -n1)
-      said=$(sed '/^ERROR: /,$d' "$log" | grep -v '^+\|^ *$' | tail -n1)
+      said=$(sed '/^ERROR: /,$d' "$log" | grep -v '^+\|^ *$' | tail -n1) || true
       [[ -z "$said" ]] || why+=": ${said:0:300}"
     fi
     [[ -n "$why" ]] || why="exit status $rc"
