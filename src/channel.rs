@@ -47,6 +47,9 @@ pub enum ToInit {
     /// Detached id-mapped trees for these `mounts[]` indexes follow, as
     /// fds in the same order (`Channel::recv_fds`).
     MountSources(Vec<usize>),
+    /// The parent ran prestart and createRuntime; here is the state (JSON,
+    /// status "creating") for createContainer and startContainer.
+    HooksDone(String),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +63,9 @@ pub enum FromInit {
     /// moves the network devices in and builds the id-mapped mount sources,
     /// answering with `ToInit::MountSources`. Sent only when there are any.
     InNamespaces,
+    /// Mounts are made, pivot_root is next: time for the create hooks.
+    /// Sent only when `InitPlan::hooks`.
+    BeforePivot,
     /// Set-up is done; the init now waits for `start`.
     Ready,
     Error(ChildError),
@@ -89,6 +95,11 @@ impl Channel {
                 sock: raise(b, min_fd)?,
             },
         ))
+    }
+
+    /// A channel over a connected stream (the start socket).
+    pub fn from_stream(sock: UnixStream) -> Channel {
+        Channel { sock }
     }
 
     /// Adopt an inherited channel fd.

@@ -1,6 +1,5 @@
 //! `hull features`: the runtime-spec features document, built from the same
-//! tables the config parser and appliers use, plus the list of spec fields
-//! hull refuses because it does not implement them yet. containerd and
+//! tables the config parser and appliers use. containerd and
 //! Kubernetes read this to decide what to enable, so it must never claim
 //! more than hull does.
 
@@ -10,16 +9,8 @@ use serde_json::{Value, json};
 use crate::namespaces;
 use crate::plan::mount_options as options;
 
-/// Spec fields that are not implemented yet. `create` refuses a config that
-/// sets any of them rather than silently running without it.
-pub fn unimplemented_fields(spec: &Spec) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if spec.hooks().is_some() {
-        out.push("hooks");
-    }
-    out
-}
-
+/// Refuse what the config asks for and this host cannot do, before
+/// anything exists (the rest of the spec's fields are all implemented).
 pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
     if spec
         .linux()
@@ -29,10 +20,7 @@ pub fn reject_unimplemented(spec: &Spec) -> anyhow::Result<()> {
     {
         anyhow::bail!("linux.intelRdt is set but resctrl is not mounted on this host");
     }
-    match unimplemented_fields(spec).first() {
-        Some(f) => anyhow::bail!("{f} is not implemented yet"),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 pub fn document() -> Value {
@@ -51,7 +39,7 @@ pub fn document() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::spec::OCI_VERSION,
-        "hooks": [],
+        "hooks": crate::hooks::Phase::ALL.map(|p| p.name()),
         "mountOptions": mount_options,
         "linux": {
             "namespaces": nss,
@@ -106,10 +94,18 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_fields_are_refused() {
-        let mut v = crate::spec::default_spec(false);
-        v["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
-        let s: Spec = serde_json::from_value(v).unwrap();
-        assert_eq!(unimplemented_fields(&s), vec!["hooks"]);
+    fn hooks_are_listed() {
+        let doc = document();
+        assert_eq!(
+            doc["hooks"],
+            json!([
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop"
+            ])
+        );
     }
 }

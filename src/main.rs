@@ -11,6 +11,7 @@ mod container;
 mod error;
 mod features;
 mod foreground;
+mod hooks;
 mod host;
 mod init;
 mod intelrdt;

@@ -119,10 +119,8 @@ fn a_command_that_waited_for_the_lock_locks_the_directory_it_acts_on() {
     let moved = b.root.join(format!("{id}.old"));
     std::fs::rename(&dir, &moved).unwrap();
     std::fs::create_dir(&dir).unwrap();
-    for f in ["state.json", "config.json", "exec.fifo"] {
-        if moved.join(f).exists() && f != "exec.fifo" {
-            std::fs::copy(moved.join(f), dir.join(f)).unwrap();
-        }
+    for f in ["state.json", "config.json"] {
+        std::fs::copy(moved.join(f), dir.join(f)).unwrap();
     }
     let new = lock(&dir);
     drop(old);

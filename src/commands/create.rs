@@ -15,7 +15,6 @@ pub fn opts(a: &CreateArgs) -> CreateOpts<'_> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         foreground: false,
-        own_console: None,
     }
 }
 

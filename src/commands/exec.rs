@@ -41,8 +41,7 @@ fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
         }
         _ => {}
     }
-    let raw = crate::container::read_config(&c.dir)?;
-    let mut spec: Spec = serde_json::from_slice(&raw).context("reading the container's config")?;
+    let mut spec: Spec = c.saved_spec()?;
     let process = process_of(a, spec.process().clone())?;
     validate(&process)?;
     let tty = process.terminal().unwrap_or(false);

@@ -1,5 +1,3 @@
-use std::os::unix::net::UnixStream;
-
 use anyhow::{Context, Result};
 
 use crate::cli::RunArgs;
@@ -20,28 +18,35 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
     // Foreground: hull stays as the init's parent, proxying signals (and the
     // terminal when the process has one) until it exits.
     let sigfd = crate::foreground::take_signals().context("setting up signal forwarding")?;
-    let terminal = crate::spec::load_bundle(&a.create.bundle)
-        .ok()
-        .and_then(|b| b.spec.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false);
-    let (ours, theirs) = if terminal && a.create.console_socket.is_none() {
-        let (x, y) = UnixStream::pair()?;
-        (Some(x), Some(y))
-    } else {
-        (None, None)
-    };
     let mut opts = super::create::opts(&a.create);
     opts.foreground = true;
-    opts.own_console = theirs;
     let created = launch::create(store, opts)?;
-    let master = match ours {
-        Some(s) => Some(crate::console::recv_master(&s).context("receiving the pty master")?),
-        None => None,
-    };
     let launch::Created {
-        pid, pidfd, lock, ..
+        pid,
+        pidfd,
+        lock,
+        chan,
+        console,
     } = created;
     drop(lock);
+    let started = (|| -> Result<Option<std::os::fd::OwnedFd>> {
+        let master = match console {
+            Some(s) => Some(crate::console::recv_master(&s).context("receiving the pty master")?),
+            None => None,
+        };
+        if let Some(chan) = &chan {
+            launch::wait_exec(chan)?;
+        }
+        store.load(&a.create.id)?.poststart()?;
+        Ok(master)
+    })();
+    let master = match started {
+        Ok(m) => m,
+        Err(e) => {
+            remove(store, &a.create.id);
+            return Err(e);
+        }
+    };
     let code = crate::foreground::wait(pid, &pidfd, sigfd, master);
     if !a.keep {
         let _lock = store.lock(&a.create.id)?;
@@ -49,4 +54,12 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         crate::container::destroy(&c.dir, &c.state)?;
     }
     Ok(code)
+}
+
+fn remove(store: &Store, id: &str) {
+    if let Ok(_lock) = store.lock(id)
+        && let Ok(c) = store.load(id)
+    {
+        let _ = crate::container::destroy(&c.dir, &c.state);
+    }
 }

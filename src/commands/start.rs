@@ -1,11 +1,16 @@
-use anyhow::{Result, bail};
+use std::os::fd::AsRawFd;
 
-use crate::container::{Status, Store};
+use anyhow::{Context, Result, anyhow, bail};
 
-/// Release the init waiting on the exec fifo. Serialized with other
-/// commands on the same id by the container lock.
+use crate::channel::{Channel, ChannelError, FromInit};
+use crate::container::{START_SOCKET, Status, Store};
+
+/// Release the init waiting on the start socket, learn whether it reached
+/// execve (the connection closes) or why not, then run the poststart
+/// hooks. Serialized with other commands on the same id by the container
+/// lock.
 pub fn run(store: &Store, id: &str) -> Result<()> {
-    let _lock = store.lock(id)?;
+    let lock = store.lock(id)?;
     let c = store.load(id)?;
     match c.status {
         Status::Created => {}
@@ -13,16 +18,24 @@ pub fn run(store: &Store, id: &str) -> Result<()> {
         Status::Running | Status::Paused => bail!("cannot start an already running container"),
         Status::Creating => bail!("cannot start a container that is still being created"),
     }
-    let fifo = c.exec_fifo();
-    // Non-blocking: ENXIO means nobody holds the read side, i.e. the init died.
-    let fd = nix::fcntl::open(
-        &fifo,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| anyhow::anyhow!("opening exec fifo {}: {e}", fifo.display()))?;
-    nix::unistd::write(&fd, b"0").map_err(|e| anyhow::anyhow!("writing exec fifo: {e}"))?;
-    std::fs::remove_file(&fifo)?;
+    // Through the locked directory's fd: a short path whatever --root is.
+    let path = format!("/proc/self/fd/{}/{START_SOCKET}", lock.dir().as_raw_fd());
+    let conn = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ECONNREFUSED) {
+            anyhow!("cannot start a container that has stopped (its init is gone)")
+        } else {
+            anyhow!("connecting to {}: {e}", c.dir.join(START_SOCKET).display())
+        }
+    })?;
+    std::fs::remove_file(c.dir.join(START_SOCKET)).context("removing the start socket")?;
+    let chan = Channel::from_stream(conn);
+    match chan.recv::<FromInit>() {
+        Err(ChannelError::Closed) => {}
+        Ok(FromInit::Error(e)) => bail!("{}", e.msg),
+        Ok(other) => bail!("unexpected message from the container's init: {other:?}"),
+        Err(e) => return Err(e).context("waiting for the container's process"),
+    }
     crate::debug!("container {id} started");
-    Ok(())
+    drop(lock);
+    c.poststart()
 }

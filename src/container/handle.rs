@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::state::State;
-use super::status::{self, Status};
+use super::status::Status;
 
 /// A container loaded from the store, with its live status.
 pub struct Container {
@@ -15,8 +15,13 @@ pub struct Container {
 }
 
 impl Container {
-    pub fn exec_fifo(&self) -> PathBuf {
-        self.dir.join(status::EXEC_FIFO)
+    /// The config.json `create` saw, parsed.
+    pub fn saved_spec(&self) -> super::Result<oci_spec::runtime::Spec> {
+        let raw = super::state::read_config(&self.dir)?;
+        serde_json::from_slice(&raw).map_err(|source| super::ContainerError::Corrupt {
+            path: self.dir.join(super::state::CONFIG_FILE),
+            source,
+        })
     }
 
     /// The OCI state document, with runc's extra fields, in runc's order.

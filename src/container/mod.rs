@@ -12,9 +12,10 @@ mod store;
 mod teardown;
 
 pub use error::ContainerError;
+pub use error::Result;
 pub use handle::Container;
 pub use ops::parse_signal;
-pub use state::{HostMounts, State, read_config, write_config};
-pub use status::{EXEC_FIFO, Status, proc_start_time};
+pub use state::{HostMounts, State, write_config};
+pub use status::{START_SOCKET, Status, proc_start_time};
 pub use store::{Lock, Store, validate_id};
 pub use teardown::destroy;

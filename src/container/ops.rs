@@ -33,6 +33,21 @@ impl Container {
         init_pidfd(&self.state)
     }
 
+    /// The poststart hooks, once the container's process was exec'd; a
+    /// failure stops the container (runtime-spec 1.3).
+    pub fn poststart(&self) -> anyhow::Result<()> {
+        let spec = self.saved_spec()?;
+        if crate::hooks::of(&spec, crate::hooks::Phase::Poststart).is_empty() {
+            return Ok(());
+        }
+        let state = self.state.hook_state("running", self.state.pid);
+        if let Err(e) = crate::hooks::run(&spec, crate::hooks::Phase::Poststart, &state) {
+            let _ = self.signal(Signal::SIGKILL, true);
+            anyhow::bail!("{e}");
+        }
+        Ok(())
+    }
+
     pub fn cgroup(&self) -> FsManager {
         FsManager::from_paths(self.state.cgroup.clone())
     }

@@ -88,6 +88,20 @@ impl State {
         }
     }
 
+    /// The state a hook gets on stdin, with `status` and `pid` as the
+    /// phase has them.
+    pub fn hook_state(&self, status: &str, pid: i32) -> Vec<u8> {
+        let s = crate::hooks::State {
+            oci_version: crate::spec::OCI_VERSION,
+            id: &self.id,
+            status,
+            pid,
+            bundle: &self.bundle,
+            annotations: self.annotations.as_ref().filter(|a| !a.is_empty()),
+        };
+        serde_json::to_vec(&s).unwrap_or_default()
+    }
+
     pub fn load(dir: &Path) -> Result<State> {
         let path = dir.join(STATE_FILE);
         let data = std::fs::read(&path).map_err(|e| {

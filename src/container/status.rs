@@ -1,13 +1,14 @@
 //! A container's status is never stored: it is derived from the init
-//! process (alive, and the same process by start time), the exec fifo
+//! process (alive, and the same process by start time), the start socket
 //! (still there until `start`) and the freezer.
 
 use std::path::Path;
 
 use super::state::State;
 
-/// Present from create until `start`; the init blocks reading it.
-pub const EXEC_FIFO: &str = "exec.fifo";
+/// Present from create until `start`: the init waits for a connection on
+/// it, and the connection closing tells `start` the process was exec'd.
+pub const START_SOCKET: &str = "start.sock";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -59,7 +60,7 @@ pub fn derive(dir: &Path, state: &State, frozen: impl FnOnce() -> bool) -> Statu
     }
     match proc_start_time(state.pid) {
         Some(t) if t == state.start_time => {
-            if dir.join(EXEC_FIFO).exists() {
+            if dir.join(START_SOCKET).exists() {
                 Status::Created
             } else if frozen() {
                 Status::Paused

@@ -33,7 +33,14 @@ pub fn validate_id(id: &str) -> Result<()> {
 
 /// An exclusive lock on a container directory, released on drop.
 pub struct Lock {
-    _flock: Flock<OwnedFd>,
+    flock: Flock<OwnedFd>,
+}
+
+impl Lock {
+    /// The locked directory, open.
+    pub fn dir(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&*self.flock)
+    }
 }
 
 pub struct Store {
@@ -205,7 +212,7 @@ fn lock_dir(dir: &Path) -> Result<Lock> {
             .map_err(|e| ContainerError::io("stat", dir, e.into()))?;
         match fs::symlink_metadata(dir) {
             Ok(now) if now.dev() == held.st_dev && now.ino() == held.st_ino => {
-                return Ok(Lock { _flock: flock });
+                return Ok(Lock { flock });
             }
             // Replaced while we waited: lock the new one.
             Ok(_) => continue,

@@ -21,6 +21,11 @@ use crate::sys;
 
 /// Kill every process of the container and remove all it holds on the host.
 pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
+    // The poststop hooks come from the config create saw; read it while
+    // the directory is still there.
+    let spec: Option<oci_spec::runtime::Spec> = super::state::read_config(dir)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok());
     let cg = FsManager::from_paths(state.cgroup.clone());
     kill_init(state, &cg);
     let mut first: Option<OpError> = empty_cgroups(&cg).err();
@@ -42,10 +47,17 @@ pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
         return Err(e);
     }
     match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(OpError::Remove(dir.to_path_buf(), e)),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(OpError::Remove(dir.to_path_buf(), e)),
     }
+    // After the container is deleted, before delete returns; a failure is
+    // a warning (runtime-spec lifecycle step 13).
+    if let Some(spec) = spec {
+        let hook_state = state.hook_state("stopped", 0);
+        crate::hooks::run_warning(&spec, crate::hooks::Phase::Poststop, &hook_state);
+    }
+    Ok(())
 }
 
 /// SIGKILL the recorded init (if it is still the process we started) and

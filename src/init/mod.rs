@@ -38,17 +38,23 @@ pub fn stage_fd() -> Option<RawFd> {
 pub fn main(fd: RawFd) -> ! {
     // SAFETY: the parent passed this socket to us and nothing else owns it.
     let chan = unsafe { Channel::from_raw(fd) };
-    let err = match chan.recv::<ToInit>() {
+    let (err, report_to) = match chan.recv::<ToInit>() {
         Ok(ToInit::Plan(plan)) => standard::run(&chan, *plan),
-        Ok(ToInit::Exec(plan)) => setns::run(*plan),
-        Ok(other) => StageError::new(format!("unexpected message before the plan: {other:?}")),
-        Err(e) => StageError::new(format!("receiving the init plan: {e}")),
+        Ok(ToInit::Exec(plan)) => (setns::run(*plan), None),
+        Ok(other) => (
+            StageError::new(format!("unexpected message before the plan: {other:?}")),
+            None,
+        ),
+        Err(e) => (
+            StageError::new(format!("receiving the init plan: {e}")),
+            None,
+        ),
     };
     let report = FromInit::Error(ChildError {
         msg: err.msg.clone(),
         errno: err.errno.map(|e| e as i32),
     });
-    if chan.send(&report).is_err() {
+    if report_to.as_ref().unwrap_or(&chan).send(&report).is_err() {
         // After `ready` the parent is gone: the container's stderr is the
         // only place left to say what happened.
         eprintln!("hull init: {}", err.msg);

@@ -1,8 +1,10 @@
-//! The container's init: enter the namespaces, build the rootfs, set up the
-//! console, sysctls and hostname, report ready, wait for `start` on the
-//! exec fifo, and exec the container's process (runc's "standard init").
+//! The container's init: enter the namespaces, build the rootfs (with the
+//! create hooks right before pivot_root), set up the console, sysctls and
+//! hostname, report ready, wait for `start` to connect to the start socket,
+//! run the startContainer hooks, and exec the container's process (runc's
+//! "standard init").
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use oci_spec::runtime::{Process, Spec};
@@ -15,18 +17,39 @@ use crate::sys;
 
 /// The descriptors the parent passed at the numbers the plan names.
 struct Inherited {
-    fifo: Option<OwnedFd>,
+    start: Option<OwnedFd>,
     console: Option<OwnedFd>,
 }
 
-pub fn run(chan: &Channel, plan: InitPlan) -> StageError {
-    match set_up(chan, &plan) {
-        Ok(exec) => crate::process::exec(exec),
-        Err(e) => e,
-    }
+/// A container set up and ready, waiting for `start`.
+struct Ready {
+    spec: Spec,
+    exec: crate::process::Exec,
+    lsm: crate::process::LsmExec,
+    start: Option<OwnedFd>,
+    /// The state (status "creating") for startContainer hooks.
+    hook_state: Option<String>,
 }
 
-fn set_up(chan: &Channel, plan: &InitPlan) -> Result<crate::process::Exec> {
+/// Returns the failure, and the channel to report it on when that is not
+/// the parent's: the connection `start` made.
+pub fn run(chan: &Channel, plan: InitPlan) -> (StageError, Option<Channel>) {
+    let ready = match set_up(chan, &plan) {
+        Ok(r) => r,
+        Err(e) => return (e, None),
+    };
+    let conn = match ready.start.as_ref().map(accept_start).transpose() {
+        Ok(c) => c,
+        Err(e) => return (e, None),
+    };
+    let err = match start(ready) {
+        Ok(exec) => crate::process::exec(exec),
+        Err(e) => e,
+    };
+    (err, conn)
+}
+
+fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
     // No other process may open /proc/<us>/exe or ptrace us until execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let spec: Spec = serde_json::from_str(&plan.config)
@@ -51,7 +74,7 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<crate::process::Exec> {
     // Modes in the spec are meant literally; process.user.umask applies later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    build_rootfs(chan, plan, &spec, process, fds.console)?;
+    let hook_state = build_rootfs(chan, plan, &spec, process, fds.console)?;
     set_names(&spec)?;
     if !plan.no_new_keyring {
         shared::join_keyring(&plan.id)?;
@@ -66,31 +89,61 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<crate::process::Exec> {
         },
     )?;
     report_ready(chan)?;
-    if let Some(fifo) = fds.fifo {
-        wait_for_start(&fifo)?;
+    Ok(Ready {
+        spec,
+        exec,
+        lsm,
+        start: fds.start,
+        hook_state,
+    })
+}
+
+/// After `start` (or at once for `run`): the startContainer hooks, in the
+/// container, then the last settings before execve.
+fn start(ready: Ready) -> Result<crate::process::Exec> {
+    if let Some(state) = &ready.hook_state
+        && !crate::hooks::of(&ready.spec, crate::hooks::Phase::StartContainer).is_empty()
+    {
+        let state = with_status(state, "created");
+        crate::hooks::run(&ready.spec, crate::hooks::Phase::StartContainer, &state)
+            .map_err(StageError::new)?;
     }
-    crate::process::tuning::final_affinity(process)?;
-    lsm.apply()?;
-    Ok(exec)
+    if let Some(p) = ready.spec.process() {
+        crate::process::tuning::final_affinity(p)?;
+    }
+    ready.lsm.apply()?;
+    Ok(ready.exec)
+}
+
+/// The state JSON (as the parent rendered it, status "creating") with
+/// another status; the fields keep their order.
+fn with_status(state: &str, status: &str) -> Vec<u8> {
+    state
+        .replacen(
+            r#""status":"creating""#,
+            &format!(r#""status":"{status}""#),
+            1,
+        )
+        .into_bytes()
 }
 
 fn inherited(plan: &InitPlan) -> Result<Inherited> {
-    // SAFETY: the parent passed the exec fifo, opened O_RDWR, at this number.
-    let fifo = plan
-        .exec_fifo_fd
+    // SAFETY: the parent passed the listening start socket at this number.
+    let start = plan
+        .start_socket_fd
         .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    if let Some(f) = &fifo {
+    if let Some(f) = &start {
         nix::fcntl::fcntl(
             f,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         )
-        .ctx(|| "exec fifo".into())?;
+        .ctx(|| "start socket".into())?;
     }
     // SAFETY: the parent passed the connected console socket at this number.
     let console = plan
         .console_fd
         .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-    Ok(Inherited { fifo, console })
+    Ok(Inherited { start, console })
 }
 
 /// Mounts, the console, sysctls, then the masks and read-only views.
@@ -100,9 +153,16 @@ fn build_rootfs(
     spec: &Spec,
     process: &Process,
     console: Option<OwnedFd>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let idmapped = parent_setup(chan, plan)?;
-    let mounted = crate::rootfs::prepare(spec, plan, idmapped)?;
+    let mut hook_state = None;
+    let mut before_pivot = || -> Result<()> {
+        if plan.hooks {
+            hook_state = Some(create_hooks(chan, spec)?);
+        }
+        Ok(())
+    };
+    let mounted = crate::rootfs::prepare(spec, plan, idmapped, &mut before_pivot)?;
     if process.terminal().unwrap_or(false) {
         let sock = console
             .as_ref()
@@ -112,7 +172,27 @@ fn build_rootfs(
     drop(console);
     // Before the read-only /proc/sys and masks go on, and before seccomp.
     crate::sysctl::apply(spec).map_err(StageError::new)?;
-    crate::rootfs::finish(spec, mounted)
+    crate::rootfs::finish(spec, mounted)?;
+    Ok(hook_state)
+}
+
+/// Everything is mounted, pivot_root is next: the parent runs prestart and
+/// createRuntime, we run createContainer here, in the container's
+/// namespaces with the host's paths still in view.
+fn create_hooks(chan: &Channel, spec: &Spec) -> Result<String> {
+    let fail = |e| StageError::new(format!("waiting for the create hooks: {e}"));
+    chan.send(&FromInit::BeforePivot).map_err(fail)?;
+    let state = match chan.recv::<ToInit>().map_err(fail)? {
+        ToInit::HooksDone(state) => state,
+        other => {
+            return Err(StageError::new(format!(
+                "expected the hook state, got {other:?}"
+            )));
+        }
+    };
+    crate::hooks::run(spec, crate::hooks::Phase::CreateContainer, state.as_bytes())
+        .map_err(StageError::new)?;
+    Ok(state)
 }
 
 /// A pty from the container's devpts: its peer becomes /dev/console and our
@@ -145,13 +225,18 @@ fn report_ready(chan: &Channel) -> Result<()> {
         .map_err(|e| StageError::new(format!("reporting ready: {e}")))
 }
 
-fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
-    let mut b = [0u8; 1];
+/// Wait for `start` to connect; the connection (close-on-exec) stays open
+/// until execve, or carries the reason we failed.
+fn accept_start(listener: &OwnedFd) -> Result<Channel> {
     loop {
-        match nix::unistd::read(fifo, &mut b) {
-            Ok(_) => return Ok(()),
+        match nix::sys::socket::accept4(
+            listener.as_raw_fd(),
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        ) {
+            // SAFETY: accept4 returned a new descriptor that we own.
+            Ok(fd) => return Ok(unsafe { Channel::from_raw(fd) }),
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e).ctx(|| "waiting for start on the exec fifo".into()),
+            Err(e) => return Err(e).ctx(|| "waiting for start on the start socket".into()),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::record::Record;
 use crate::cgroups::{FsManager, Manager};
 use crate::channel::{Channel, ChannelError, FromInit, ToInit};
 use crate::container::proc_start_time;
+use crate::hooks::Phase;
 use crate::namespaces::NsPlan;
 use crate::plan::InitPlan;
 use crate::spec;
@@ -57,6 +58,14 @@ pub fn drive(
                 chan.send(&ToInit::MountSources(idx)).map_err(closed)?;
                 let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
                 chan.send_fds(&raw).map_err(closed)?;
+            }
+            FromInit::BeforePivot => {
+                let state = rec.state.hook_state("creating", rec.state.pid);
+                crate::hooks::run(&bundle.spec, Phase::Prestart, &state).map_err(|e| anyhow!(e))?;
+                crate::hooks::run(&bundle.spec, Phase::CreateRuntime, &state)
+                    .map_err(|e| anyhow!(e))?;
+                let state = String::from_utf8(state).unwrap_or_default();
+                chan.send(&ToInit::HooksDone(state)).map_err(closed)?;
             }
             FromInit::Ready => return Ok(init_pidfd),
             FromInit::Error(e) => return Err(anyhow!(e.msg)),

@@ -45,12 +45,10 @@ pub struct CreateOpts<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-    /// `run` in the foreground: no exec fifo, the init starts at once, and
-    /// hull stays the init's (sub)reaper.
+    /// `run` in the foreground: no start socket, the init starts at once,
+    /// hull stays the init's (sub)reaper, and proxies the terminal when the
+    /// process has one and no console socket was given.
     pub foreground: bool,
-    /// For a foreground `run` with a terminal: the socket hull itself
-    /// receives the pty master on.
-    pub own_console: Option<UnixStream>,
 }
 
 /// A container whose init is set up (and, unless foreground, waiting for
@@ -59,12 +57,39 @@ pub struct Created {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub lock: Lock,
+    /// Foreground: the channel stays open until the init execs (it closes)
+    /// or fails after ready (it says why); see `wait_exec`.
+    pub chan: Option<Channel>,
+    /// Foreground with a terminal hull proxies: the pty master arrives here.
+    pub console: Option<UnixStream>,
+}
+
+/// For a foreground container: wait until its init has exec'd the process.
+pub fn wait_exec(chan: &Channel) -> Result<()> {
+    match chan.recv::<crate::channel::FromInit>() {
+        Err(crate::channel::ChannelError::Closed) => Ok(()),
+        Ok(crate::channel::FromInit::Error(e)) => Err(anyhow!(e.msg)),
+        Ok(other) => Err(anyhow!("unexpected message from the init: {other:?}")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     crate::container::validate_id(opts.id)?;
     let bundle = load_checked(&opts)?;
     let fds = PassedFds::new(opts.preserve_fds)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (ours, theirs) = if opts.foreground && terminal && opts.console_socket.is_none() {
+        let (x, y) = UnixStream::pair()?;
+        (Some(x), Some(y))
+    } else {
+        (None, None)
+    };
     // Made before the record, so it is dropped after it: on failure the
     // init stage is killed before it could see the channel close and
     // report a second, confusing error of its own.
@@ -79,6 +104,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         &fds,
         &parent_end,
         child_end,
+        theirs,
     )
     .and_then(|pidfd| finish(&mut rec, &opts, &pidfd).map(|()| pidfd));
     match made {
@@ -86,6 +112,8 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
             pid: rec.state.pid,
             pidfd,
             lock: rec.into_lock(),
+            chan: opts.foreground.then_some(parent_end),
+            console: ours,
         }),
         Err(e) => {
             rec.abandon();
@@ -115,7 +143,7 @@ fn load_checked(opts: &CreateOpts) -> Result<spec::Bundle> {
         }
     }
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() && opts.own_console.is_none() {
+    if terminal && opts.console_socket.is_none() && !opts.foreground {
         bail!("cannot allocate tty if hull will detach without setting console socket");
     }
     if !terminal && opts.console_socket.is_some() {
@@ -163,7 +191,9 @@ fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &FsManager) -> Res
     Ok(state)
 }
 
-/// Make the container up to ready; every step recorded first.
+/// Make the container up to ready; every step recorded first. `own_console`
+/// is the stage's end of the socket hull receives the pty master on.
+#[allow(clippy::too_many_arguments)]
 fn build(
     rec: &mut Record,
     cg: &mut FsManager,
@@ -172,6 +202,7 @@ fn build(
     fds: &PassedFds,
     chan: &Channel,
     child_end: Channel,
+    own_console: Option<UnixStream>,
 ) -> Result<OwnedFd> {
     let linux = bundle.spec.linux().as_ref();
     let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
@@ -181,8 +212,9 @@ fn build(
         rec.save()?;
     }
     made.context("creating cgroup")?;
-    let fifo = exec_fifo(rec, opts, fds.min_fd)?;
-    let console = handoff::console_fd(opts.console_socket, &opts.own_console, fds.min_fd)?;
+    let start = start_socket(rec, opts, fds.min_fd)?;
+    let proxied = own_console.is_some();
+    let console = handoff::console_fd(opts.console_socket, &own_console, fds.min_fd)?;
     let exe = raise_fd(
         sealed::protected_self(&rec.root).context("protecting hull's binary for the init stage")?,
         fds.min_fd,
@@ -198,7 +230,7 @@ fn build(
         keep: [child_end.as_raw_fd()]
             .into_iter()
             .chain(console.as_ref().map(|c| c.as_raw_fd()))
-            .chain(fifo.as_ref().map(|f| f.as_raw_fd()))
+            .chain(start.as_ref().map(|f| f.as_raw_fd()))
             .collect(),
         extra_fds: fds.count,
         chan: &child_end,
@@ -218,29 +250,49 @@ fn build(
         proc_start_time(pid).ok_or_else(|| anyhow!("container init exited during creation"))?;
     rec.save()?;
     join_rdt(rec, linux, pid)?;
-    let plan = init_plan(rec, bundle, opts, fds, ns.clone(), &fifo, &console, cg);
+    let mut plan = init_plan(rec, bundle, opts, fds, ns.clone(), &start, &console, cg);
+    plan.raw_output = proxied;
     let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan)?;
-    drop((console, fifo));
+    drop((console, start));
     Ok(grandchild.unwrap_or(pidfd))
 }
 
-/// The init blocks reading the exec fifo until `start` writes to it. We
-/// open it here and hand the fd down, so the init needs no permission on
-/// (or path lookup of) the state directory, whatever its user namespace.
-fn exec_fifo(rec: &Record, opts: &CreateOpts, min_fd: RawFd) -> Result<Option<OwnedFd>> {
+/// The init waits on this listening socket until `start` connects; the
+/// connection then tells `start` whether the process was exec'd (it closes
+/// on execve) or why not. We make it here and hand the fd down, so the init
+/// needs no permission on (or path lookup of) the state directory, whatever
+/// its user namespace.
+fn start_socket(rec: &Record, opts: &CreateOpts, min_fd: RawFd) -> Result<Option<OwnedFd>> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, listen, socket};
     if opts.foreground {
         return Ok(None);
     }
-    let fifo = rec.dir.join(crate::container::EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .with_context(|| format!("creating {}", fifo.display()))?;
-    let fd = nix::fcntl::open(
-        &fifo,
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
     )
-    .with_context(|| format!("opening {}", fifo.display()))?;
-    Ok(Some(raise_fd(fd, min_fd)?))
+    .context("creating the start socket")?;
+    let path = format!(
+        "/proc/self/fd/{}/{}",
+        rec.dir_fd().as_raw_fd(),
+        crate::container::START_SOCKET
+    );
+    let addr = UnixAddr::new(path.as_str()).context("start socket address")?;
+    // Only root may connect: the socket is made 0600 (umask at bind).
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = bind(sock.as_raw_fd(), &addr);
+    nix::sys::stat::umask(old);
+    bound.with_context(|| {
+        format!(
+            "binding {}",
+            rec.dir.join(crate::container::START_SOCKET).display()
+        )
+    })?;
+    listen(&sock, nix::sys::socket::Backlog::new(1).context("backlog")?)
+        .context("listening on the start socket")?;
+    Ok(Some(raise_fd(sock, min_fd)?))
 }
 
 /// linux.intelRdt: the groups are recorded, then made and joined, before
@@ -265,7 +317,7 @@ fn init_plan(
     opts: &CreateOpts,
     fds: &PassedFds,
     ns: namespaces::NsPlan,
-    fifo: &Option<OwnedFd>,
+    start: &Option<OwnedFd>,
     console: &Option<OwnedFd>,
     cg: &FsManager,
 ) -> InitPlan {
@@ -274,7 +326,7 @@ fn init_plan(
         config: String::from_utf8_lossy(&bundle.raw).into_owned(),
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        exec_fifo_fd: fifo.as_ref().map(|f| f.as_raw_fd()),
+        start_socket_fd: start.as_ref().map(|f| f.as_raw_fd()),
         ns,
         cgroup: cg.paths().clone(),
         no_pivot: opts.no_pivot,
@@ -282,10 +334,11 @@ fn init_plan(
         extra_fds: fds.count,
         extra_env: fds.env.clone(),
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
-        raw_output: opts.own_console.is_some(),
+        raw_output: false,
         mount_label: mount_label(&bundle.spec),
         parent_setup: !crate::plan::idmap::indexes(&bundle.spec).is_empty()
             || crate::netdev::requested(&bundle.spec),
+        hooks: crate::hooks::any_before_exec(&bundle.spec),
     }
 }
 

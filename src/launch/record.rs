@@ -36,6 +36,12 @@ impl Record {
         Ok(rec)
     }
 
+    /// The container directory, open (paths through /proc/self/fd/N stay
+    /// short whatever --root is: unix socket paths are limited to 108).
+    pub fn dir_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.lock.dir()
+    }
+
     pub fn save(&self) -> Result<()> {
         self.state
             .save(&self.dir)

@@ -27,8 +27,9 @@ pub struct InitPlan {
     pub config: String,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
-    /// Block on this fifo until `start`; None for `run`, which starts at once.
-    pub exec_fifo_fd: Option<RawFd>,
+    /// Wait for `start` to connect to this listening socket; None for
+    /// `run`, which starts at once.
+    pub start_socket_fd: Option<RawFd>,
     pub ns: NsPlan,
     pub cgroup: CgroupPaths,
     pub no_pivot: bool,
@@ -46,6 +47,10 @@ pub struct InitPlan {
     /// Once in its final namespaces, the init must stop and let the parent
     /// move network devices in and build id-mapped mount sources.
     pub parent_setup: bool,
+    /// There are hooks before the exec (prestart, createRuntime,
+    /// createContainer, startContainer): before pivot_root the init stops
+    /// for the parent to run its own and to learn the state they get.
+    pub hooks: bool,
 }
 
 /// Everything the exec stage needs, sent once by `hull exec`: which of the

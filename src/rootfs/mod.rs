@@ -91,6 +91,45 @@ pub fn open_ptmx(root: &OwnedFd) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Make the rootfs our root: pivot_root in our own mount namespace (the
+/// old root detached), MS_MOVE + chroot for --no-pivot, chroot without a
+/// mount namespace; then the asked root propagation. Returns "/", open.
+fn enter_root(plan: &InitPlan, own_mntns: bool, requested: Option<MsFlags>) -> Result<OwnedFd> {
+    let none: Option<&str> = None;
+    let dir = open(
+        &plan.rootfs,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening rootfs".into())?;
+    nix::unistd::fchdir(&dir).ctx(|| "chdir to rootfs".into())?;
+    if plan.no_pivot {
+        mount(Some("."), "/", none, MsFlags::MS_MOVE, none).ctx(|| "moving rootfs to /".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
+    } else if own_mntns {
+        sys::pivot_root_dot().ctx(|| "pivot_root".into())?;
+        // The old root is now stacked on "."; detach it without letting the
+        // unmount propagate anywhere.
+        mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none)
+            .ctx(|| "making old root rslave".into())?;
+        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching old root".into())?;
+    } else {
+        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
+    }
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+    if own_mntns && let Some(f) = requested {
+        // The new root is a fresh bind mount: give it the asked propagation.
+        mount(none, "/", none, f, none).ctx(|| "setting rootfsPropagation on /".into())?;
+    }
+    let root = open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /".into())?;
+    Ok(root)
+}
+
 /// linux.rootfsPropagation, if set.
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
     let p = spec
@@ -120,7 +159,14 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
 /// namespace of its own (runc allows that) the container's mounts are made
 /// in the caller's namespace under the rootfs, nothing else of the host's
 /// mount tree is touched, and chroot replaces pivot_root.
-pub fn prepare(spec: &Spec, plan: &InitPlan, idmapped: IdMappedSources) -> Result<Mounted> {
+/// `before_pivot` runs once everything is mounted, right before pivot_root
+/// (the createContainer hooks' moment).
+pub fn prepare(
+    spec: &Spec,
+    plan: &InitPlan,
+    idmapped: IdMappedSources,
+    before_pivot: &mut dyn FnMut() -> Result<()>,
+) -> Result<Mounted> {
     let own_mntns = crate::namespaces::has(spec, LinuxNamespaceType::Mount);
     let requested = root_propagation(spec)?;
     let none: Option<&str> = None;
@@ -161,39 +207,10 @@ pub fn prepare(spec: &Spec, plan: &InitPlan, idmapped: IdMappedSources) -> Resul
     let userns = crate::namespaces::has(spec, LinuxNamespaceType::User);
     devices::create(&root, spec, userns)?;
     ensure_cwd(&root, spec)?;
+    before_pivot()?;
 
-    let dir = open(
-        &plan.rootfs,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx(|| "opening rootfs".into())?;
-    nix::unistd::fchdir(&dir).ctx(|| "chdir to rootfs".into())?;
     drop(root);
-    if plan.no_pivot {
-        mount(Some("."), "/", none, MsFlags::MS_MOVE, none).ctx(|| "moving rootfs to /".into())?;
-        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
-    } else if own_mntns {
-        sys::pivot_root_dot().ctx(|| "pivot_root".into())?;
-        // The old root is now stacked on "."; detach it without letting the
-        // unmount propagate anywhere.
-        mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none)
-            .ctx(|| "making old root rslave".into())?;
-        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching old root".into())?;
-    } else {
-        nix::unistd::chroot(".").ctx(|| "chroot".into())?;
-    }
-    nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
-    if own_mntns && let Some(f) = requested {
-        // The new root is a fresh bind mount: give it the asked propagation.
-        mount(none, "/", none, f, none).ctx(|| "setting rootfsPropagation on /".into())?;
-    }
-    let root = open(
-        "/",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx(|| "opening /".into())?;
+    let root = enter_root(plan, own_mntns, requested)?;
     Ok(Mounted {
         root,
         own_mntns,

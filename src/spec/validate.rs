@@ -83,6 +83,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         crate::intelrdt::validate(rdt).map_err(SpecError::Invalid)?;
     }
     crate::sysctl::validate(spec).map_err(SpecError::Invalid)?;
+    crate::hooks::validate(spec).map_err(SpecError::Invalid)?;
     if spec.root().as_ref().is_none() {
         return invalid("root must be specified");
     }

@@ -255,6 +255,17 @@ pub fn fexecve_prepared(fd: RawFd, argv: &CArray, envp: &CArray) -> Errno {
     Errno::last()
 }
 
+/// execve(2) on arrays built before fork. Returns only on failure;
+/// allocates nothing.
+pub fn execve_prepared(path: &CStr, argv: &CArray, envp: &CArray) -> Errno {
+    // SAFETY: NUL-terminated path; NULL-terminated arrays owned by the
+    // CArrays, which outlive the call.
+    unsafe {
+        libc::execve(path.as_ptr(), argv.ptrs.as_ptr(), envp.ptrs.as_ptr());
+    }
+    Errno::last()
+}
+
 /// execve(2). Returns only on failure.
 pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Errno {
     let (argv, envp) = (null_terminated(argv), null_terminated(envp));
