@@ -46,7 +46,7 @@ cri_plugin_config() {
     [$rt]
       runtime_type = "io.containerd.runc.v2"
       [$rt.options]
-        BinaryName = "$RT_BIN"
+        BinaryName = "$RT_CMD"
         Root = "$RT_ROOTS"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]

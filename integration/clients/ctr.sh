@@ -5,7 +5,7 @@
 # under test (`ctr run --runc-binary`, with a private --runc-root).
 CD_DIR=$CLIENTS_WORK/ctr
 RT_ROOTS=$CD_DIR/runtime-root
-NS=clients
+NS=hull-clients
 CTR="ctr --address $CD_DIR/containerd.sock --namespace $NS"
 
 cr() {
@@ -15,7 +15,7 @@ cr() {
 
 # cr_run ARGS...: ctr run with the runtime under test.
 cr_run() {
-  cr run --runc-binary "$RT_BIN" --runc-root "$RT_ROOTS" --fifo-dir "$CD_DIR/fifo" "$@"
+  cr run --runc-binary "$RT_CMD" --runc-root "$RT_ROOTS" --fifo-dir "$CD_DIR/fifo" "$@"
 }
 
 # cr_detach ID ARGS...: a detached task whose output goes to $SCEN_DIR/ID.log.
@@ -72,6 +72,8 @@ suite_teardown() {
   for id in $(cr task ls -q 2>/dev/null); do cr task delete --force "$id" || true; done
   for id in $(cr containers ls -q 2>/dev/null); do cr containers delete "$id" || true; done
   stop_daemon "$CD_DIR/containerd.pid"
+  # containerd leaves the namespace's cgroupfs parent behind.
+  find /sys/fs/cgroup/*/"$NS" -depth -type d -exec rmdir {} + 2>/dev/null || true
 }
 
 suite_force_remove() {
@@ -101,7 +103,7 @@ t_stdin() {
 
 t_tty() {
   id=$(new_name tty) && track "$id"
-  out=$(on_terminal "$CTR run --runc-binary $RT_BIN --runc-root $RT_ROOTS --fifo-dir $CD_DIR/fifo \
+  out=$(on_terminal "$CTR run --runc-binary $RT_CMD --runc-root $RT_ROOTS --fifo-dir $CD_DIR/fifo \
     --rm -t $IMG $id sh -c 'test -t 0 && test -t 1 && tty'")
   expect_match "tty" "$out" "^/dev/pts/[0-9]+"
 }
@@ -226,19 +228,9 @@ t_env_cwd() {
   expect_eq "env, cwd" "$out" "bar /home/app 0"
 }
 
-t_userns() {
-  id=$(new_name userns) && track "$id"
-  cr_run -d --log-uri "file://$SCEN_DIR/$id.log" --uidmap 0:100000:65536 --gidmap 0:100000:65536 \
-    "$IMG" "$id" sh -c '
-    id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox; touch /x && echo writable
-    exec sleep 1000'
-  wait_for "writable" 10 log_has "$id" '^writable$'
-  expect_eq "uid, maps, image owner, rootfs" "$(tr -s ' ' <"$SCEN_DIR/$id.log")" \
-    $'0\n 0 100000 65536\n 0 100000 65536\n0\nwritable'
-  expect_eq "init's uid on the host" "$(stat -c %u "/proc/$(task_pid "$id")")" 100000
-  cr task delete --force "$id"
-  cr containers delete "$id"
-}
+# No user namespace scenario here: with --uidmap, ctr 1.6 sets task options
+# of its own (the I/O owner) that replace the container's runtime options, so
+# the shim runs /run/containerd/runc's default runc, not the runtime under test.
 
 t_forced_delete() {
   id=$(new_name force) && track "$id"

@@ -53,7 +53,7 @@ suite_setup() {
     --host "unix://$DK_DIR/docker.sock" --bridge none --iptables=false --ip6tables=false \
     --ip-forward=false --ip-masq=false --userland-proxy=false --storage-driver overlay2 \
     --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent /hull-clients-docker \
-    --add-runtime "$DK_RUNTIME=$RT_BIN" --default-runtime "$DK_RUNTIME"
+    --add-runtime "$DK_RUNTIME=$RT_CMD" --default-runtime "$DK_RUNTIME"
   wait_for "dockerd on $DK_DIR/docker.sock" 60 dk version
   dk load --quiet --input "$IMAGES_TAR"
 }
@@ -76,7 +76,7 @@ suite_force_remove() {
 t_info() {
   # dockerd runs `RUNTIME --version` and wants a line with "version" in it.
   expect_eq "default runtime" "$(dk info --format '{{.DefaultRuntime}}')" "$DK_RUNTIME"
-  if grep "failed to parse $RT_BIN version" "$DK_DIR/dockerd.log" >&2; then
+  if grep "failed to parse $RT_CMD version" "$DK_DIR/dockerd.log" >&2; then
     fail "dockerd cannot parse \`$RT_BIN --version\`: $("$RT_BIN" --version | head -n1)"
   fi
 }

@@ -6,6 +6,7 @@
 # the environment they read:
 #   CLIENTS_HERE   this directory          CLIENTS_WORK  the run's scratch dir
 #   CLIENTS_BUILD  build/clients (caches)  RT_NAME, RT_BIN  the runtime under test
+#   RT_CMD         what the callers are given: RT_BIN behind a recording wrapper
 #   IMG, PAUSE_IMG, IMAGES_TAR  the locally built busybox images
 
 # A scenario fails with one line that says what a user would have seen.
@@ -141,6 +142,27 @@ TICKER='i=0; while :; do i=$((i + 1)); echo "tick $i"; sleep 0.2; done'
 # OOM-killed. The second's wait lets the caller's shim arm its OOM watch,
 # which it does only after `start` (an OOM before that goes unreported).
 MEMORY_HOG='sleep 1; exec dd if=/dev/zero of=/dev/null bs=256M count=1'
+
+# --- the runtime under test --------------------------------------------------
+
+# make_runtime_wrapper PATH [ROOT]: RT_BIN behind a script that records each
+# call in $CLIENTS_WORK/runtime-calls (so every scenario can show that its
+# containers were created by the runtime under test, not by some default the
+# caller fell back to), with a private --root when ROOT is given.
+make_runtime_wrapper() {
+  mkdir -p "$(dirname "$1")"
+  printf '#!/bin/sh
+echo "$*" >>%s
+exec %s %s"$@"
+' \
+    "$CLIENTS_WORK/runtime-calls" "$RT_BIN" "${2:+--root $2 }" >"$1"
+  chmod +x "$1"
+}
+
+# created_by_runtime ID: the runtime under test was asked to create ID.
+created_by_runtime() {
+  grep -qE "(^| )(create|run) (.* )?$1( |$)" "$CLIENTS_WORK/runtime-calls" 2>/dev/null
+}
 
 # --- daemons ----------------------------------------------------------------
 

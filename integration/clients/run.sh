@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # hull driven by its real callers: podman + conmon, containerd + ctr,
 # containerd's CRI plugin (what kubelet does) and Docker Engine, all from
 # Debian 12's packages, each on private state torn down afterwards.
@@ -11,6 +12,8 @@
 # the reason, in ./xfail; the marks apply to hull only.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
 repo=$(cd "$here/../.." && pwd)
 all_suites=(podman ctr cri docker)
 
@@ -59,20 +62,26 @@ CLIENTS_WORK=$(mktemp -d /tmp/hull-clients.XXXXXX)
 # Traversable, so that user-namespaced containers reach their rootfs.
 chmod 711 "$CLIENTS_WORK"
 export CLIENTS_WORK
-# containerd's shims put their sockets in /run/containerd/s whatever the
-# state dir: remove that tree afterwards if this run made it.
-[[ -e /run/containerd ]] && made_run_containerd=false || made_run_containerd=true
+# A few host paths are fixed in the callers: containerd's shims put their
+# sockets in /run/containerd/s whatever the state dir, dockerd makes
+# /run/docker/plugins, CNI's result cache is /var/lib/cni. Remove what this
+# run made of them, once empty.
+made=()
+for d in /run/containerd /run/docker /var/lib/cni; do [[ -e "$d" ]] || made+=("$d"); done
 cleanup() {
+  cp "$CLIENTS_WORK/runtime-calls" "$CLIENTS_LOGS/" 2>/dev/null || true
   # Each suite tears its caller down; anything still mounted here is ours.
   awk -v w="$CLIENTS_WORK" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$CLIENTS_WORK"
-  if $made_run_containerd; then
-    rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null || true
-  fi
+  for d in "${made[@]}"; do
+    find "$d" -depth -type d -empty -delete 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 touch "$CLIENTS_WORK/results"
+export RT_CMD=$CLIENTS_WORK/bin/$RT_NAME
+make_runtime_wrapper "$RT_CMD"
 
 echo "clients: $RT_NAME = $RT_BIN ($("$RT_BIN" --version 2>&1 | head -n1)); logs in $CLIENTS_LOGS"
 start=$SECONDS

@@ -91,6 +91,14 @@ run_scenario() {
   if ((rc)); then
     for id in "${ids[@]}"; do suite_force_remove "$id" >>"$log" 2>&1 || true; done
   fi
+  if ((rc == 0)); then
+    for id in "${ids[@]}"; do
+      created_by_runtime "$id" && continue
+      why="$id was not created by $RT_CMD: the caller ran another runtime"
+      echo "FAILED: $why" >>"$log"
+      break
+    done
+  fi
   leaks=$(leaks_after "$before" "${ids[@]}")
   if [[ -n "$leaks" ]]; then
     printf '\n--- left behind after the caller removed the container:\n%s\n' "$leaks" >>"$log"
