@@ -50,6 +50,8 @@ pub enum ToInit {
     /// The parent ran prestart and createRuntime; here is the state (JSON,
     /// status "creating") for createContainer and startContainer.
     HooksDone(String),
+    /// The message the seccomp agent gets with the notify fd.
+    AgentMessage(String),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,6 +68,8 @@ pub enum FromInit {
     /// Mounts are made, pivot_root is next: time for the create hooks.
     /// Sent only when `InitPlan::hooks`.
     BeforePivot,
+    /// The profile notifies an agent: what should it be told?
+    NeedAgentMessage,
     /// Set-up is done; the init now waits for `start`.
     Ready,
     Error(ChildError),

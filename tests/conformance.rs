@@ -214,9 +214,14 @@ fn features_claims_hold() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Seccomp actions claimed are accepted.
+    // Seccomp actions claimed are accepted (NOTIFY with an agent's socket).
+    let agent = b.dir.join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&agent).unwrap();
     for a in doc["linux"]["seccomp"]["actions"].as_array().unwrap() {
         b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdirat"], "action": a}]});
+        if a == "SCMP_ACT_NOTIFY" {
+            b.config["linux"]["seccomp"]["listenerPath"] = json!(agent);
+        }
         b.save();
         let out = b.run(&b.id("scmp"));
         assert!(

@@ -60,10 +60,21 @@ fn set_up(plan: &ExecPlan) -> Result<crate::process::Exec> {
     let exec = crate::process::prepare(
         &spec,
         process,
-        &crate::process::Settings {
+        crate::process::Settings {
             extra_fds: plan.extra_fds,
             extra_env: &plan.extra_env,
             setgroups: plan.setgroups,
+            // SAFETY: the parent passed the connected agent socket here.
+            agent: plan
+                .seccomp_agent_fd
+                .map(|fd| crate::seccomp::notify::Agent {
+                    sock: unsafe { OwnedFd::from_raw_fd(fd) },
+                    msg: plan
+                        .seccomp_agent_msg
+                        .clone()
+                        .unwrap_or_default()
+                        .into_bytes(),
+                }),
         },
     )?;
     crate::process::tuning::final_affinity(process)?;

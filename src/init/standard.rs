@@ -82,10 +82,11 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
     let exec = crate::process::prepare(
         &spec,
         process,
-        &crate::process::Settings {
+        crate::process::Settings {
             extra_fds: plan.extra_fds,
             extra_env: &plan.extra_env,
             setgroups,
+            agent: seccomp_agent(chan, plan)?,
         },
     )?;
     report_ready(chan)?;
@@ -96,6 +97,27 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
         start: fds.start,
         hook_state,
     })
+}
+
+/// The agent socket the parent connected, and the message it renders for
+/// it now that our pid is final.
+fn seccomp_agent(chan: &Channel, plan: &InitPlan) -> Result<Option<crate::seccomp::notify::Agent>> {
+    let Some(fd) = plan.seccomp_agent_fd else {
+        return Ok(None);
+    };
+    // SAFETY: the parent passed the connected agent socket at this number.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fail = |e| StageError::new(format!("asking for the seccomp agent's message: {e}"));
+    chan.send(&FromInit::NeedAgentMessage).map_err(fail)?;
+    match chan.recv::<ToInit>().map_err(fail)? {
+        ToInit::AgentMessage(msg) => Ok(Some(crate::seccomp::notify::Agent {
+            sock,
+            msg: msg.into_bytes(),
+        })),
+        other => Err(StageError::new(format!(
+            "expected the seccomp agent's message, got {other:?}"
+        ))),
+    }
 }
 
 /// After `start` (or at once for `run`): the startContainer hooks, in the

@@ -65,6 +65,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
     let (ours, theirs) = Channel::pair(fds.min_fd)?;
     let console = handoff::console_fd(opts.console_socket, &opts.own_console, fds.min_fd)?;
     let init = raise_fd(init, fds.min_fd)?;
+    let agent = super::seccomp_agent(spec, fds.min_fd)?;
     let exe = raise_fd(
         sealed::protected_self(opts.root).context("protecting hull's binary for the exec stage")?,
         fds.min_fd,
@@ -79,6 +80,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         keep: [theirs.as_raw_fd(), init.as_raw_fd(), root.as_raw_fd()]
             .into_iter()
             .chain(console.as_ref().map(|c| c.as_raw_fd()))
+            .chain(agent.as_ref().map(|a| a.as_raw_fd()))
             .collect(),
         extra_fds: fds.count,
         chan: &theirs,
@@ -100,6 +102,8 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         extra_env: fds.env.clone(),
         setgroups: setgroups_allowed(pid),
         no_new_keyring: c.state.no_new_keyring,
+        seccomp_agent_fd: agent.as_ref().map(|a| a.as_raw_fd()),
+        seccomp_agent_msg: agent.as_ref().map(|_| agent_message(c, spec, child_pid)),
     };
     let started = place(&cg, child_pid, spec).and_then(|()| drive(&ours, plan));
     if let Err(e) = started {
@@ -110,6 +114,19 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
     crate::debug!("exec'd process {child_pid} in container {}", c.state.id);
     handoff::announce(opts.pid_file, opts.pidfd_socket, child_pid, &child_pidfd)?;
     Ok((child_pid, child_pidfd))
+}
+
+/// What the seccomp agent is told about an exec'd process (runc: the
+/// container's state, the new process's pid).
+fn agent_message(c: &Container, spec: &Spec, pid: i32) -> String {
+    let state = c.state.hook_state("running", c.state.pid);
+    let meta = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_metadata().clone())
+        .unwrap_or_default();
+    String::from_utf8(crate::seccomp::notify::message(&state, pid, &meta)).unwrap_or_default()
 }
 
 /// Into the cgroups clone3 did not place it in, and oomScoreAdj.

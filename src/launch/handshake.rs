@@ -67,6 +67,19 @@ pub fn drive(
                 let state = String::from_utf8(state).unwrap_or_default();
                 chan.send(&ToInit::HooksDone(state)).map_err(closed)?;
             }
+            FromInit::NeedAgentMessage => {
+                let state = rec.state.hook_state("creating", rec.state.pid);
+                let meta = bundle
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref())
+                    .and_then(|s| s.listener_metadata().clone())
+                    .unwrap_or_default();
+                let msg = crate::seccomp::notify::message(&state, rec.state.pid, &meta);
+                let msg = String::from_utf8(msg).unwrap_or_default();
+                chan.send(&ToInit::AgentMessage(msg)).map_err(closed)?;
+            }
             FromInit::Ready => return Ok(init_pidfd),
             FromInit::Error(e) => return Err(anyhow!(e.msg)),
         }

@@ -215,6 +215,7 @@ fn build(
     let start = start_socket(rec, opts, fds.min_fd)?;
     let proxied = own_console.is_some();
     let console = handoff::console_fd(opts.console_socket, &own_console, fds.min_fd)?;
+    let agent = seccomp_agent(&bundle.spec, fds.min_fd)?;
     let exe = raise_fd(
         sealed::protected_self(&rec.root).context("protecting hull's binary for the init stage")?,
         fds.min_fd,
@@ -231,6 +232,7 @@ fn build(
             .into_iter()
             .chain(console.as_ref().map(|c| c.as_raw_fd()))
             .chain(start.as_ref().map(|f| f.as_raw_fd()))
+            .chain(agent.as_ref().map(|f| f.as_raw_fd()))
             .collect(),
         extra_fds: fds.count,
         chan: &child_end,
@@ -252,8 +254,9 @@ fn build(
     join_rdt(rec, linux, pid)?;
     let mut plan = init_plan(rec, bundle, opts, fds, ns.clone(), &start, &console, cg);
     plan.raw_output = proxied;
+    plan.seccomp_agent_fd = agent.as_ref().map(|f| f.as_raw_fd());
     let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan)?;
-    drop((console, start));
+    drop((console, start, agent));
     Ok(grandchild.unwrap_or(pidfd))
 }
 
@@ -292,6 +295,24 @@ fn start_socket(rec: &Record, opts: &CreateOpts, min_fd: RawFd) -> Result<Option
     })?;
     listen(&sock, nix::sys::socket::Backlog::new(1).context("backlog")?)
         .context("listening on the start socket")?;
+    Ok(Some(raise_fd(sock, min_fd)?))
+}
+
+/// For a profile with NOTIFY rules: connected here, to the agent's socket
+/// in the runtime's namespace, and handed to the stage.
+pub(crate) fn seccomp_agent(spec: &Spec, min_fd: RawFd) -> Result<Option<OwnedFd>> {
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    if !crate::seccomp::uses_agent(s) {
+        return Ok(None);
+    }
+    let path = s
+        .listener_path()
+        .as_deref()
+        .unwrap_or(std::path::Path::new(""));
+    let sock = crate::seccomp::notify::connect(path)
+        .with_context(|| format!("connecting to the seccomp agent at {}", path.display()))?;
     Ok(Some(raise_fd(sock, min_fd)?))
 }
 
@@ -339,6 +360,7 @@ fn init_plan(
         parent_setup: !crate::plan::idmap::indexes(&bundle.spec).is_empty()
             || crate::netdev::requested(&bundle.spec),
         hooks: crate::hooks::any_before_exec(&bundle.spec),
+        seccomp_agent_fd: None,
     }
 }
 

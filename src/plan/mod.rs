@@ -47,6 +47,9 @@ pub struct InitPlan {
     /// Once in its final namespaces, the init must stop and let the parent
     /// move network devices in and build id-mapped mount sources.
     pub parent_setup: bool,
+    /// Inherited fd of the socket connected to the seccomp agent
+    /// (linux.seccomp.listenerPath), for a profile with NOTIFY rules.
+    pub seccomp_agent_fd: Option<RawFd>,
     /// There are hooks before the exec (prestart, createRuntime,
     /// createContainer, startContainer): before pivot_root the init stops
     /// for the parent to run its own and to learn the state they get.
@@ -82,4 +85,8 @@ pub struct ExecPlan {
     pub setgroups: bool,
     /// `create --no-new-keyring` was given.
     pub no_new_keyring: bool,
+    /// The connected seccomp agent socket and its message, for a profile
+    /// with NOTIFY rules.
+    pub seccomp_agent_fd: Option<RawFd>,
+    pub seccomp_agent_msg: Option<String>,
 }

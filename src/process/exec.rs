@@ -16,14 +16,16 @@ pub struct Exec {
     args: Vec<CString>,
     env: Vec<CString>,
     /// A filter to load right before execve (no_new_privs is set).
-    seccomp: Option<libseccomp::ScmpFilterContext>,
+    seccomp: Option<crate::seccomp::Filter>,
+    agent: Option<crate::seccomp::notify::Agent>,
 }
 
 /// Find args[0] with the container's PATH and freeze what execve needs.
 pub fn resolve(
     process: &oci_spec::runtime::Process,
     env: Vec<String>,
-    seccomp: Option<libseccomp::ScmpFilterContext>,
+    seccomp: Option<crate::seccomp::Filter>,
+    agent: Option<crate::seccomp::notify::Agent>,
 ) -> Result<Exec> {
     let args = process.args().as_deref().unwrap_or(&[]);
     let arg0 = args
@@ -41,7 +43,24 @@ pub fn resolve(
             .map(|e| cstring(e, "env"))
             .collect::<Result<_>>()?,
         seccomp,
+        agent,
     })
+}
+
+/// Load the filter, and hand its notify fd (NOTIFY rules) to the agent
+/// before anything else runs under it.
+pub fn load_seccomp(
+    filter: &crate::seccomp::Filter,
+    agent: Option<crate::seccomp::notify::Agent>,
+) -> Result<()> {
+    let notify_fd = crate::seccomp::load(filter).map_err(StageError::new)?;
+    match (notify_fd, agent) {
+        (Some(fd), Some(agent)) => agent.hand_over(&fd).map_err(StageError::new),
+        (Some(_), None) => Err(StageError::new(
+            "seccomp: a notify fd but no agent to hand it to",
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub fn cstring(s: &str, what: &str) -> Result<CString> {
@@ -52,9 +71,9 @@ pub fn cstring(s: &str, what: &str) -> Result<CString> {
 pub fn exec(exec: Exec) -> StageError {
     if let Some(filter) = &exec.seccomp {
         // The last thing before execve: a strict profile need allow nothing
-        // but execve itself.
-        if let Err(e) = crate::seccomp::load(filter) {
-            return StageError::new(e);
+        // but execve itself (and sendmsg, for a NOTIFY profile's agent).
+        if let Err(e) = load_seccomp(filter, exec.agent) {
+            return e;
         }
     }
     let args: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();

@@ -27,13 +27,15 @@ pub struct Settings<'a> {
     pub extra_env: &'a [String],
     /// Whether the user namespace allows setgroups(2).
     pub setgroups: bool,
+    /// The seccomp agent, when the profile has SCMP_ACT_NOTIFY rules.
+    pub agent: Option<crate::seccomp::notify::Agent>,
 }
 
 /// Everything up to the execve itself: after this the process is the
 /// container's user with its limits, in its cwd, holding only stdio and the
 /// passed fds across exec. `spec` gives the container-wide settings
 /// (seccomp, personality, memory policy), `process` the process's own.
-pub fn prepare(spec: &Spec, process: &Process, s: &Settings) -> Result<Exec> {
+pub fn prepare(spec: &Spec, process: &Process, s: Settings) -> Result<Exec> {
     rlimits::apply(process)?;
     tuning::apply(spec, process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
@@ -47,10 +49,11 @@ pub fn prepare(spec: &Spec, process: &Process, s: &Settings) -> Result<Exec> {
     sys::close_range(3 + s.extra_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
         .ctx(|| "close_range".into())?;
     reset_signals();
+    let mut agent = s.agent;
     if !nnp && let Some(filter) = seccomp.take() {
         // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it while we
         // still have it.
-        crate::seccomp::load(&filter).map_err(StageError::new)?;
+        exec::load_seccomp(&filter, agent.take())?;
     }
     let user = process.user();
     identity::become_user(user, process.capabilities().as_ref(), s.setgroups)?;
@@ -65,7 +68,7 @@ pub fn prepare(spec: &Spec, process: &Process, s: &Settings) -> Result<Exec> {
     if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
     }
-    exec::resolve(process, env, seccomp)
+    exec::resolve(process, env, seccomp, agent)
 }
 
 /// The container starts with default signal dispositions and an empty mask,

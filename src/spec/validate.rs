@@ -84,6 +84,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     crate::sysctl::validate(spec).map_err(SpecError::Invalid)?;
     crate::hooks::validate(spec).map_err(SpecError::Invalid)?;
+    if let Some(s) = linux.and_then(|l| l.seccomp().as_ref()) {
+        crate::seccomp::validate(s).map_err(SpecError::Invalid)?;
+    }
     if spec.root().as_ref().is_none() {
         return invalid("root must be specified");
     }

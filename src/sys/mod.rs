@@ -255,6 +255,33 @@ pub fn fexecve_prepared(fd: RawFd, argv: &CArray, envp: &CArray) -> Errno {
     Errno::last()
 }
 
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): the notify fd when
+/// `flags` asks for a listener.
+pub fn seccomp_set_filter(
+    flags: libc::c_ulong,
+    prog: &[libc::sock_filter],
+) -> nix::Result<Option<OwnedFd>> {
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len()).map_err(|_| Errno::E2BIG)?,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel
+    // copies the program.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &fprog as *const libc::sock_fprog,
+        )
+    })?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the kernel returns a new fd we own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }));
+    }
+    Ok(None)
+}
+
 /// execve(2) on arrays built before fork. Returns only on failure;
 /// allocates nothing.
 pub fn execve_prepared(path: &CStr, argv: &CArray, envp: &CArray) -> Errno {
