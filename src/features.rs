@@ -66,7 +66,8 @@ pub fn document() -> Value {
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
-            "io.github.hull.version": env!("CARGO_PKG_VERSION")
+            "io.github.hull.version": env!("CARGO_PKG_VERSION"),
+            "io.github.hull.commit": crate::cli::COMMIT
         }
     })
 }

@@ -45,6 +45,15 @@ fn main() {
             std::process::exit(code);
         }
     };
+    if cli.version {
+        print!("{}", cli::version_text());
+        std::process::exit(0);
+    }
+    if cli.command.is_none() {
+        // As runc: no verb, the help, and success.
+        let _ = <cli::Cli as clap::CommandFactory>::command().print_help();
+        std::process::exit(0);
+    }
     // fds 3.. that the caller passes into the container must be open before
     // hull opens anything of its own, or hull's own fds would take their
     // numbers and leak into the container.

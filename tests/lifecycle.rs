@@ -211,6 +211,45 @@ fn kill_accepts_names_and_numbers() {
         b2.fails(&["kill", "nonexistent-id", "KILL"])
             .contains("container does not exist")
     );
+    // Signal 0, the "is it alive?" probe: success while it is, then runc's
+    // "container not running".
+    b2.ok(&["kill", &id2, "0"]);
+    b2.ok(&["kill", &id2, "KILL"]);
+    b2.wait_status(&id2, "stopped");
+    assert!(
+        b2.fails(&["kill", &id2, "0"])
+            .contains("container not running")
+    );
+}
+
+#[test]
+fn version_lines_have_runcs_shape() {
+    let b = Bundle::new(&["true"]);
+    for flag in ["--version", "-v"] {
+        let out = b.ok(&[flag]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        let v = lines[0]
+            .strip_prefix("hull version ")
+            .expect("hull version X");
+        assert!(
+            v.split('.').count() == 3 && v.split('.').all(|n| n.parse::<u32>().is_ok()),
+            "{v}"
+        );
+        assert!(
+            lines[1].starts_with("commit: ") && lines[1].len() > 8,
+            "{out}"
+        );
+        assert_eq!(lines[2], "spec: 1.3.0");
+        let seccomp = lines[3]
+            .strip_prefix("libseccomp: ")
+            .expect("libseccomp line");
+        assert_eq!(seccomp.split('.').count(), 3, "{seccomp}");
+    }
+    // No verb: the help, and success (as runc).
+    let out = b.hull(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
 }
 
 #[test]

@@ -26,11 +26,20 @@ pub use simple::{IdArgs, PassthroughArgs};
 pub use spec::SpecArgs;
 pub use update::UpdateArgs;
 
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.3.0");
+/// The commit hull was built from (build.rs).
+pub const COMMIT: &str = env!("HULL_COMMIT");
 
 #[derive(Parser, Debug)]
-#[command(name = "hull", version = VERSION, about = "hull: an OCI container runtime", disable_help_subcommand = true)]
+#[command(
+    name = "hull",
+    about = "hull: an OCI container runtime",
+    disable_help_subcommand = true,
+    disable_version_flag = true
+)]
 pub struct Cli {
+    /// print the version
+    #[arg(short = 'v', long = "version", global = true)]
+    pub version: bool,
     /// enable debug logging
     #[arg(long, global = true)]
     pub debug: bool,
@@ -53,7 +62,20 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Rootless::Auto)]
     pub rootless: Rootless,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// `hull --version`, in runc's shape (docker info and podman info parse
+/// the first line).
+pub fn version_text() -> String {
+    let seccomp = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|_| "unknown".into());
+    format!(
+        "hull version {}\ncommit: {COMMIT}\nspec: {}\nlibseccomp: {seccomp}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::spec::OCI_VERSION
+    )
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -31,7 +31,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     if cli.systemd_cgroup {
         anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not implemented yet");
     }
-    match cli.command {
+    let Some(command) = cli.command else {
+        return Ok(0);
+    };
+    match command {
         Command::Create(a) => create::run(&store, &a).map(|_| 0),
         Command::Start(a) => start::run(&store, &a.id).map(|_| 0),
         Command::Run(a) => run::run(&store, &a),
@@ -60,9 +63,9 @@ fn not_yet(verb: &str) -> Result<i32> {
 /// must be open when hull starts.
 pub fn check_passed_fds(cli: &Cli) -> Result<()> {
     match &cli.command {
-        Command::Create(a) => crate::launch::check_passed_fds(a.preserve_fds),
-        Command::Run(a) => crate::launch::check_passed_fds(a.create.preserve_fds),
-        Command::Exec(a) => crate::launch::check_passed_fds(a.preserve_fds),
+        Some(Command::Create(a)) => crate::launch::check_passed_fds(a.preserve_fds),
+        Some(Command::Run(a)) => crate::launch::check_passed_fds(a.create.preserve_fds),
+        Some(Command::Exec(a)) => crate::launch::check_passed_fds(a.preserve_fds),
         _ => Ok(()),
     }
 }

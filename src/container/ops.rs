@@ -42,7 +42,7 @@ impl Container {
         }
         let state = self.state.hook_state("running", self.state.pid);
         if let Err(e) = crate::hooks::run(&spec, crate::hooks::Phase::Poststart, &state) {
-            let _ = self.signal(Signal::SIGKILL, true);
+            let _ = self.signal(Some(Signal::SIGKILL), true);
             anyhow::bail!("{e}");
         }
         Ok(())
@@ -70,7 +70,8 @@ impl Container {
     /// Send `sig` to the init, or to every process in the container with
     /// `all` (and always when the container shares the host's pid namespace,
     /// where killing the init would not take the others with it).
-    pub fn signal(&self, sig: Signal, all: bool) -> Result<(), OpError> {
+    /// `None` is signal 0: only whether the process is there.
+    pub fn signal(&self, sig: Option<Signal>, all: bool) -> Result<(), OpError> {
         if all || !self.state.own_pid_ns {
             let pids = self.cgroup().pids()?;
             let mut sent = false;
@@ -84,7 +85,7 @@ impl Container {
             }
         }
         let fd = self.init_pidfd().ok_or(OpError::NotRunning)?;
-        match sys::pidfd_send_signal(fd.as_raw_fd(), sig as i32) {
+        match sys::pidfd_send_signal(fd.as_raw_fd(), sig.map_or(0, |s| s as i32)) {
             Ok(()) => Ok(()),
             Err(nix::errno::Errno::ESRCH) => Err(OpError::NotRunning),
             Err(e) => Err(OpError::Sys("sending signal", e)),
@@ -121,10 +122,16 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
     }
 }
 
-/// runc's signal parsing: a number, or a name with or without "SIG".
-pub fn parse_signal(s: &str) -> Result<Signal, String> {
+/// runc's signal parsing: a number, or a name in any case with or without
+/// "SIG". 0 (None) is the "is it alive?" probe.
+pub fn parse_signal(s: &str) -> Result<Option<Signal>, String> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| format!("unknown signal {s:?}"));
+        if n == 0 {
+            return Ok(None);
+        }
+        return Signal::try_from(n)
+            .map(Some)
+            .map_err(|_| format!("unknown signal {s:?}"));
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") {
@@ -133,6 +140,7 @@ pub fn parse_signal(s: &str) -> Result<Signal, String> {
         format!("SIG{up}")
     };
     name.parse::<Signal>()
+        .map(Some)
         .map_err(|_| format!("unknown signal {s:?}"))
 }
 
@@ -143,12 +151,14 @@ mod tests {
     #[test]
     fn parses_signals_like_runc() {
         for s in ["SIGTERM", "TERM", "term", "15"] {
-            assert_eq!(parse_signal(s).unwrap(), Signal::SIGTERM, "{s}");
+            assert_eq!(parse_signal(s).unwrap(), Some(Signal::SIGTERM), "{s}");
         }
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        for s in ["KILL", "SIGKILL", "kill", "9", "sigkill"] {
+            assert_eq!(parse_signal(s).unwrap(), Some(Signal::SIGKILL), "{s}");
+        }
+        assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("SIGFOO").is_err());
-        assert!(parse_signal("0").is_err());
         assert!(parse_signal("99").is_err());
+        assert!(parse_signal("-1").is_err());
     }
 }
