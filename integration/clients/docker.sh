@@ -97,7 +97,7 @@ t_stdin() {
 
 t_tty() {
   out=$(on_terminal "$DOCKER run --rm -t --network none $IMG sh -c 'test -t 0 && test -t 1 && tty'")
-  expect_match "tty" "$out" "^/dev/pts/[0-9]+"
+  expect_match "tty" "$out" "$TTY_LINE"
   expect_eq "exit code" "$(rc_of on_terminal "$DOCKER run --rm -t --network none $IMG sh -c 'exit 4'")" 4
 }
 
@@ -152,7 +152,7 @@ t_exec() {
 t_exec_tty() {
   id=$(dk_run -d "$IMG" sleep 1000)
   out=$(on_terminal "$DOCKER exec -t $id sh -c 'test -t 0 && tty'")
-  expect_match "tty" "$out" "^/dev/pts/[0-9]+"
+  expect_match "tty" "$out" "$TTY_LINE"
   dk rm --force "$id"
 }
 
@@ -283,6 +283,16 @@ t_oom_killed() {
   # The shim's OOM event may reach dockerd after the exit event.
   wait_for "OOMKilled" 5 sh -c "test \"\$($DOCKER inspect --format '{{.State.OOMKilled}}' $id)\" = true"
   dk rm "$id"
+}
+
+t_rm_force_paused() {
+  id=$(dk_run -d "$IMG" sleep 1000)
+  pid=$(state "$id" '{{.State.Pid}}')
+  dk pause "$id"
+  # shellcheck disable=SC2086 # DOCKER is a command line
+  timeout 20 $DOCKER rm --force "$id" || fail "rm --force of a paused container failed or hung"
+  expect_eq "inspect after rm -f" "$(rc_of dk inspect "$id")" 1
+  ! alive "$pid" || fail "init $pid still running"
 }
 
 t_rm_force_running() {

@@ -58,6 +58,10 @@ new_name() {
   echo "hc-$1-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')"
 }
 
+# A line of output naming a terminal; callers may print warnings around it
+# (ctr: "resize pty ... cannot resize a stopped container").
+TTY_LINE=$'(^|\n)/dev/pts/[0-9]+'
+
 # The script(1) wrapper gives a command a real terminal, as a user's shell
 # has; its output loses the terminal's carriage returns and the "^@" echo of
 # the NUL that ctr writes to the console. Exits with the command's status.
@@ -113,8 +117,18 @@ leaks_of() {
 
 # scrub ID: remove what a failed scenario or a leaky caller left, so the next
 # scenario starts clean. Only things that name ID are touched.
+thaw() { # ID: a frozen process only dies once thawed
+  local cg
+  for cg in $(cgroups_naming "$1"); do
+    if [[ -e "$cg/freezer.state" ]]; then echo THAWED >"$cg/freezer.state"; fi 2>/dev/null
+    if [[ -e "$cg/cgroup.freeze" ]]; then echo 0 >"$cg/cgroup.freeze"; fi 2>/dev/null
+  done
+  return 0
+}
+
 scrub() {
   local id=$1 root p cg m
+  thaw "$id"
   for p in $(pids_naming "$id"); do kill -9 "$p" 2>/dev/null || true; done
   for root in ${RT_ROOTS:-}; do
     find "$root" -maxdepth 3 -name "$id" -type d 2>/dev/null | while read -r d; do

@@ -109,7 +109,7 @@ t_stdin() {
 
 t_tty() {
   out=$(on_terminal "$PODMAN run --rm -t --network none $IMG sh -c 'test -t 0 && test -t 1 && tty; exit 4'" || true)
-  expect_match "tty" "$out" "^/dev/pts/[0-9]+"
+  expect_match "tty" "$out" "$TTY_LINE"
   expect_eq "exit code" "$(rc_of on_terminal "$PODMAN run --rm -t --network none $IMG sh -c 'exit 4'")" 4
 }
 
@@ -166,7 +166,7 @@ t_exec() {
 t_exec_tty() {
   id=$(pm_run -d "$IMG" sleep 1000)
   out=$(on_terminal "$PODMAN exec -t $id sh -c 'test -t 0 && tty'")
-  expect_match "tty" "$out" "^/dev/pts/[0-9]+"
+  expect_match "tty" "$out" "$TTY_LINE"
   pm rm --force --time 0 "$id"
 }
 
@@ -373,4 +373,19 @@ t_devices() {
     test -c /dev/xnull && echo ok >/dev/xnull && echo xnull writable
     mknod /tmp/vda b 253 0 && head -c1 /tmp/vda 2>&1 | grep -o "Operation not permitted"')
   expect_eq "added device, denied device" "$out" $'xnull writable\nOperation not permitted'
+}
+
+t_rm_force_paused() {
+  # A frozen container must be thawed to die: rm -f has to manage that.
+  id=$(pm_run -d "$IMG" sleep 1000)
+  pid=$(state "$id" '{{.State.Pid}}')
+  pm pause "$id"
+  pm rm --force --time 1 "$id"
+  expect_eq "exists after rm -f" "$(rc_of pm container exists "$id")" 1
+  ! alive "$pid" || fail "init $pid still running"
+}
+
+t_cgroupns() {
+  out=$(pm_run --rm --cgroupns private "$IMG" sh -c 'grep -E ":(memory|pids):" /proc/self/cgroup | sort')
+  expect_eq "own cgroups seen as the root" "$out" $'4:memory:/\n8:pids:/'
 }

@@ -25,6 +25,14 @@ report() { # STATUS NAME [DETAIL]
   echo "$line" >>"$CLIENTS_WORK/results"
 }
 
+# bounded SECONDS FUNCTION [ARGS]: a suite function in its own shell, killed
+# (with everything it started in the foreground) after SECONDS.
+bounded() {
+  local secs=$1
+  shift
+  timeout -k 5 "$secs" bash "$CLIENTS_HERE/scenario.sh" "$suite" "$@" </dev/null
+}
+
 # The xfail line for a scenario on hull: "GLOB REASON ~ TEXT" (see the
 # file); nothing for any other runtime.
 xfail_line() {
@@ -72,8 +80,7 @@ run_scenario() {
   mkdir -p "$SCEN_DIR"
   before=$(mount_snapshot)
   start=$SECONDS
-  timeout -k 5 "$SCENARIO_TIMEOUT" bash "$CLIENTS_HERE/scenario.sh" "$suite" "$name" \
-    >"$log" 2>&1 </dev/null || rc=$?
+  bounded "$SCENARIO_TIMEOUT" "t_$name" >"$log" 2>&1 || rc=$?
   if ((rc == 124 || rc == 137)); then
     why="timed out after ${SCENARIO_TIMEOUT}s"
   elif ((rc)); then
@@ -89,7 +96,11 @@ run_scenario() {
   fi
   mapfile -t ids < <(sort -u "$SCEN_DIR/ids" 2>/dev/null)
   if ((rc)); then
-    for id in "${ids[@]}"; do suite_force_remove "$id" >>"$log" 2>&1 || true; done
+    # A frozen container would block the caller's own removal: thaw first.
+    for id in "${ids[@]}"; do
+      thaw "$id"
+      bounded 60 suite_force_remove "$id" >>"$log" 2>&1 || true
+    done
   fi
   if ((rc == 0)); then
     for id in "${ids[@]}"; do
@@ -146,7 +157,21 @@ done
 
 # The caller's own logs (daemon output, podman's events) are kept with the
 # scenarios' logs.
-trap 'suite_teardown >>"$logs/teardown.log" 2>&1; cp "$CLIENTS_WORK/$suite"/*.log "$logs/" 2>/dev/null || true' EXIT
+# A teardown that hangs (on a container the runtime cannot kill, say) is cut
+# short: then the daemons are killed and every container the suite tracked
+# is scrubbed.
+teardown() {
+  local f id
+  if ! bounded 120 suite_teardown >>"$logs/teardown.log" 2>&1; then
+    echo "teardown failed or timed out: killing the daemons, scrubbing" >>"$logs/teardown.log"
+    for f in "$CLIENTS_WORK/$suite"/*.pid; do
+      [[ -e "$f" ]] && kill -9 "$(cat "$f")" 2>/dev/null
+    done
+    cat "$CLIENTS_WORK/$suite"/scenarios/*/ids 2>/dev/null | while read -r id; do scrub "$id"; done
+  fi
+  cp "$CLIENTS_WORK/$suite"/*.log "$logs/" 2>/dev/null || true
+}
+trap teardown EXIT
 trap 'exit 130' INT TERM
 if ! suite_setup >"$logs/setup.log" 2>&1; then
   report FAIL setup ": $(tail -n1 "$logs/setup.log")"
