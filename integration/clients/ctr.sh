@@ -119,6 +119,18 @@ t_detach_kill_delete() {
   cr containers delete "$id"
 }
 
+t_kill_exited() {
+  # The shim reads the runtime's error to tell "already gone" from a failure.
+  id=$(new_name killx) && track "$id"
+  cr_detach "$id" true
+  wait_for "task to stop" 10 status_is "$id" STOPPED
+  out=$(cr task kill --signal SIGKILL "$id" 2>&1) && rc=0 || rc=$?
+  expect_eq "kill of an exited task: exit code" "$rc" 1
+  expect_match "kill of an exited task: error" "$out" "process already finished: not found"
+  expect_eq "exit code" "$(task_delete "$id")" 0
+  cr containers delete "$id"
+}
+
 t_kill_all() {
   id=$(new_name killall) && track "$id"
   # pid 1 ignores SIGTERM; only kill --all reaches its children.

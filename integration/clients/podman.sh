@@ -389,3 +389,13 @@ t_cgroupns() {
   out=$(pm_run --rm --cgroupns private "$IMG" sh -c 'grep -E ":(memory|pids):" /proc/self/cgroup | sort')
   expect_eq "own cgroups seen as the root" "$out" $'4:memory:/\n8:pids:/'
 }
+
+t_bad_command() {
+  # podman turns the runtime's error into the shell's exit codes.
+  out=$(pm_run --rm "$IMG" /no/such/binary 2>&1) && rc=0 || rc=$?
+  expect_eq "exit code for a missing command" "$rc" 127
+  expect_match "error" "$out" "no such file or directory|not found"
+  out=$(pm_run --rm "$IMG" /etc/passwd 2>&1) && rc=0 || rc=$?
+  expect_eq "exit code for a file that is not executable" "$rc" 126
+  expect_match "error" "$out" "[Pp]ermission denied"
+}
