@@ -126,10 +126,23 @@ thaw() { # ID: a frozen process only dies once thawed
   return 0
 }
 
+# shim_sockets PID: the sockets a containerd shim listens on in the fixed
+# /run/containerd/s, which a killed shim leaves behind.
+shim_sockets() {
+  local inode
+  for inode in $(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n'); do
+    awk -v i="$inode" '$7 == i && index($8, "/run/containerd/s/") == 1 {print $8}' "/proc/$1/net/unix"
+  done
+}
+
 scrub() {
-  local id=$1 root p cg m
+  local id=$1 root p cg m sockets=()
   thaw "$id"
-  for p in $(pids_naming "$id"); do kill -9 "$p" 2>/dev/null || true; done
+  for p in $(pids_naming "$id"); do
+    mapfile -t -O "${#sockets[@]}" sockets < <(shim_sockets "$p")
+    kill -9 "$p" 2>/dev/null || true
+  done
+  ((${#sockets[@]} == 0)) || rm -f "${sockets[@]}"
   for root in ${RT_ROOTS:-}; do
     find "$root" -maxdepth 3 -name "$id" -type d 2>/dev/null | while read -r d; do
       "$RT_BIN" --root "$(dirname "$d")" delete --force "$id" >/dev/null 2>&1 || rm -rf "$d"
