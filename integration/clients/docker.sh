@@ -278,8 +278,8 @@ t_restart_policy() {
 }
 
 t_oom_killed() {
-  expect_eq "exit code" "$(rc_of dk_run --name "$(new_name oom)" --memory 32m --memory-swap 32m "$IMG" sh -c "$MEMORY_HOG")" 137
-  id=$(cat "$SCEN_DIR"/cid.*)
+  id=$(new_name oom)
+  expect_eq "exit code" "$(rc_of dk_run --name "$id" --memory 32m --memory-swap 32m "$IMG" sh -c "$MEMORY_HOG")" 137
   # The shim's OOM event may reach dockerd after the exit event.
   wait_for "OOMKilled" 5 sh -c "test \"\$($DOCKER inspect --format '{{.State.OOMKilled}}' $id)\" = true"
   dk rm "$id"

@@ -76,7 +76,7 @@ leaks_after() {
 
 run_scenario() {
   local name=$1 log=$logs/$1${2:+.$2}.log rc=0 why="" leaks ids before mark reason expected n start took said
-  export SCEN_DIR=$CLIENTS_WORK/$suite/scenarios/$name
+  export SCEN_DIR=$CLIENTS_WORK/$suite/scenarios/$name${2:+.$2}
   mkdir -p "$SCEN_DIR"
   before=$(mount_snapshot)
   start=$SECONDS
