@@ -453,6 +453,17 @@ fn pause_freezes_and_resume_thaws() {
     b.ok(&["delete", "--force", &id]);
     assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
     assert!(!alive(pid));
+    // SIGKILL to a paused container kills it: the freezer is thawed, as
+    // containerd's forced delete of a paused task expects.
+    let id = b.id("pause-kill");
+    b.create(&id);
+    b.ok(&["start", &id]);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    b.ok(&["pause", &id]);
+    b.ok(&["kill", &id, "KILL"]);
+    b.wait_status(&id, "stopped");
+    assert!(!alive(pid));
+    b.ok(&["delete", &id]);
 }
 
 #[test]

@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use std::process::Command;
 
 fn runc() -> Option<&'static str> {
-    ["/usr/sbin/runc", "/usr/bin/runc"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
+    runc_bin()
 }
 
 fn runc_at(root: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -131,6 +129,11 @@ fn spec_matches_runc_spec() {
     for v in [&mut h, &mut r] {
         v.as_object_mut().unwrap().remove("ociVersion");
         v.as_object_mut().unwrap().remove("hostname");
+    }
+    // runc 1.2 stopped writing ambient capabilities (they are never raised
+    // without inheritable ones); Debian's runc 1.1 still does.
+    if let Some(c) = r["process"]["capabilities"].as_object_mut() {
+        c.remove("ambient");
     }
     assert_eq!(h, r);
     assert!(

@@ -112,9 +112,9 @@ fn kill_process_kills() {
     ) else {
         return;
     };
-    let (code, out, _) = run_out(&b, "kill");
+    let (code, out, err) = run_out(&b, "kill");
     // sh survives: only the process making the call (sysno) is killed, by SIGSYS.
-    assert_eq!(code, Some(0));
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "survived\n");
     let Some(b) = with_profile(
         &["/sysno", SYS_MKDIR, "/tmp/x", "0"],

@@ -70,8 +70,19 @@ impl Container {
     /// Send `sig` to the init, or to every process in the container with
     /// `all` (and always when the container shares the host's pid namespace,
     /// where killing the init would not take the others with it).
-    /// `None` is signal 0: only whether the process is there.
+    /// `None` is signal 0: only whether the process is there. SIGKILL to a
+    /// paused container thaws it too, or the frozen tasks would never die
+    /// (runc does the same; containerd's forced delete of a paused task
+    /// relies on it).
     pub fn signal(&self, sig: Option<Signal>, all: bool) -> Result<(), OpError> {
+        let sent = self.send(sig, all);
+        if sig == Some(Signal::SIGKILL) && self.status == Status::Paused {
+            let _ = self.cgroup().freeze(false);
+        }
+        sent
+    }
+
+    fn send(&self, sig: Option<Signal>, all: bool) -> Result<(), OpError> {
         if all || !self.state.own_pid_ns {
             let pids = self.cgroup().pids()?;
             let mut sent = false;

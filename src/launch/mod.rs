@@ -134,6 +134,15 @@ fn load_checked(opts: &CreateOpts) -> Result<spec::Bundle> {
         .as_ref()
         .ok_or_else(|| anyhow!("process property must not be empty"))?;
     if let Some(c) = process.capabilities().as_ref() {
+        // An ambient capability needs to be inheritable too (runc warns).
+        let inheritable = crate::capabilities::to_caps(c.inheritable());
+        for cap in crate::capabilities::to_caps(c.ambient()) {
+            if !inheritable.contains(&cap) {
+                crate::warn!(
+                    "can't raise ambient capability {cap}: it is not in the inheritable set"
+                );
+            }
+        }
         let missing = crate::host::unavailable_caps(c);
         if !missing.is_empty() {
             crate::warn!(

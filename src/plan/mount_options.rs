@@ -106,6 +106,9 @@ pub const TABLE: &[(&str, Effect)] = &[
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Parsed {
     pub flags: c_ulong,
+    /// Flags asked to be off ("rw", "suid", "dev", "exec", "atime"...): a
+    /// bind inherits its source's, so these are cleared on it (runc 1.3).
+    pub cleared: c_ulong,
     pub propagation: Vec<c_ulong>,
     pub rec_set: u64,
     pub rec_clear: u64,
@@ -120,8 +123,14 @@ pub fn parse(options: &[String]) -> Parsed {
     let mut p = Parsed::default();
     for o in options {
         match TABLE.iter().find(|(n, _)| n == o).map(|(_, e)| *e) {
-            Some(Flag(true, f)) => p.flags |= f,
-            Some(Flag(false, f)) => p.flags &= !f,
+            Some(Flag(true, f)) => {
+                p.flags |= f;
+                p.cleared &= !f;
+            }
+            Some(Flag(false, f)) => {
+                p.flags &= !f;
+                p.cleared |= f;
+            }
             Some(Propagation(f)) => p.propagation.push(f),
             // MOUNT_ATTR_RELATIME is 0: "relatime" means resetting the
             // atime field.
@@ -195,7 +204,12 @@ mod tests {
 
     #[test]
     fn later_options_win() {
-        assert_eq!(parse(&s(&["ro", "rw"])).flags & libc::MS_RDONLY, 0);
+        let p = parse(&s(&["ro", "rw"]));
+        assert_eq!(p.flags & libc::MS_RDONLY, 0);
+        assert_eq!(p.cleared & libc::MS_RDONLY, libc::MS_RDONLY);
+        let p = parse(&s(&["rw", "nosuid", "suid", "ro"]));
+        assert_eq!(p.flags & libc::MS_RDONLY, libc::MS_RDONLY);
+        assert_eq!(p.cleared, libc::MS_NOSUID);
     }
 
     #[test]

@@ -42,18 +42,33 @@ impl Mounted {
     /// resolved in-root with no symlinks, and the source is the peer fd
     /// itself, not a /dev/pts/N path the container could swap).
     pub fn bind_console(&self, peer: &OwnedFd) -> Result<()> {
-        let target = paths::create_in_root(
-            self.root.as_raw_fd(),
-            Path::new("/dev/console"),
-            paths::Kind::File,
-        )
-        .ctx(|| "creating /dev/console".into())?;
-        let st = nix::sys::stat::fstat(&target).ctx(|| "stat /dev/console".into())?;
-        if nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
-            == nix::sys::stat::SFlag::S_IFLNK
-        {
-            return Err(StageError::new("/dev/console is a symlink"));
-        }
+        // No symlink anywhere on the way: the console goes on /dev/console
+        // itself, never where a link in the image points.
+        let open = || {
+            sys::openat2(
+                self.root.as_raw_fd(),
+                c"dev/console",
+                libc::O_PATH,
+                0,
+                paths::RESOLVE | libc::RESOLVE_NO_SYMLINKS,
+            )
+        };
+        let target = match open() {
+            Err(Errno::ENOENT) => {
+                paths::create_in_root(
+                    self.root.as_raw_fd(),
+                    Path::new("/dev/console"),
+                    paths::Kind::File,
+                )
+                .ctx(|| "creating /dev/console".into())?;
+                open()
+            }
+            r => r,
+        };
+        let target = match target {
+            Err(Errno::ELOOP) => return Err(StageError::new("/dev/console is a symlink")),
+            r => r.ctx(|| "opening /dev/console".into())?,
+        };
         let tree = sys::open_tree(
             peer.as_raw_fd(),
             c"",
@@ -218,8 +233,25 @@ pub fn prepare(
     })
 }
 
+/// A read-only /dev (tmpfs) is mounted writable for its nodes and made
+/// read-only here, as runc does.
+fn dev_read_only(spec: &Spec) -> bool {
+    spec.mounts().as_deref().unwrap_or(&[]).iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && !crate::plan::devices::dev_is_bound(spec)
+            && crate::plan::mount_options::parse(m.options().as_deref().unwrap_or(&[])).flags
+                & libc::MS_RDONLY
+                != 0
+    })
+}
+
 pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
     let linux = spec.linux().as_ref();
+    if dev_read_only(spec) {
+        let dev = paths::open_in_root(m.root.as_raw_fd(), Path::new("/dev"), libc::O_PATH)
+            .ctx(|| "opening /dev".into())?;
+        sys::mount_set_readonly(dev.as_raw_fd(), false).ctx(|| "making /dev read-only".into())?;
+    }
     masked::mask(
         &m.root,
         linux

@@ -74,6 +74,9 @@ fn apply(
             .ok_or_else(|| StageError::new("bind mount without a source"))?;
         return bind(root, &src, dest, &opts);
     }
+    if matches!(typ, "proc" | "sysfs") {
+        ordinary_directory(root, dest, typ)?;
+    }
     match typ {
         // Without its own network namespace a container may not mount a
         // sysfs (the kernel refuses): bind the host's, read-only, as runc.
@@ -99,7 +102,11 @@ fn apply(
             let data = (!data.is_empty())
                 .then(|| cstr(&data.join(",")))
                 .transpose()?;
-            let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+            let mut flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+            if dest == Path::new("/dev") {
+                // The device nodes go in first; `finish` makes it read-only.
+                flags &= !libc::MS_RDONLY;
+            }
             if opts.copy_up {
                 return copy_up_mount(root, &target, dest, typ, flags, data.as_deref(), &opts);
             }
@@ -122,6 +129,26 @@ fn apply(
             }
             after_mount(root, dest, &opts)
         }
+    }
+}
+
+/// proc and sysfs go only on a real directory (or where nothing is yet):
+/// never through a symlink the image planted there (runc's rule).
+fn ordinary_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Ok(());
+    };
+    let dir = match paths::open_in_root(root.as_raw_fd(), parent, libc::O_PATH | libc::O_DIRECTORY)
+    {
+        Ok(d) => d,
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).ctx(|| format!("opening {}", parent.display())),
+    };
+    match nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => Err(StageError::new(format!(
+            "filesystem {typ:?} must be mounted on ordinary directory"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -221,6 +248,52 @@ pub fn bind(root: &OwnedFd, src: &Path, dest: &Path, opts: &Parsed) -> Result<()
     attach(root, tree, dest, opts)
 }
 
+/// The bind's own flags: set what is asked, clear what is asked off (the
+/// clone carries its source's flags). A flag the kernel keeps locked (a
+/// mount from a more privileged mount namespace) stays as it is, as runc.
+fn set_top_attrs(tree: &OwnedFd, opts: &Parsed) -> Result<()> {
+    let set = options::attrs_of(opts.flags);
+    let mut clear = options::attrs_of(opts.cleared);
+    if set == 0 && clear == 0 {
+        return Ok(());
+    }
+    let attr_of = |set: u64, clear: u64| {
+        let mut attr = libc::mount_attr {
+            attr_set: set,
+            attr_clr: clear,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // The atime modes are one field: set one, or go back to relatime
+        // when noatime/strictatime is asked off.
+        if (set | clear) & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME) != 0 {
+            attr.attr_clr |= libc::MOUNT_ATTR__ATIME;
+        }
+        attr
+    };
+    let apply = |set: u64, clear: u64| {
+        sys::mount_setattr(
+            tree.as_raw_fd(),
+            c"",
+            libc::AT_EMPTY_PATH as u32,
+            &attr_of(set, clear),
+        )
+    };
+    match apply(set, clear) {
+        Ok(()) => return Ok(()),
+        Err(nix::errno::Errno::EPERM) if clear != 0 => {}
+        Err(e) => return Err(e).ctx(|| "mount_setattr".into()),
+    }
+    // Some cleared flag is locked: drop the clears the kernel refuses.
+    let asked = clear;
+    for bit in (0..64).map(|b| 1u64 << b).filter(|b| asked & b != 0) {
+        if apply(0, bit).is_err() {
+            clear &= !bit;
+        }
+    }
+    apply(set, clear).ctx(|| "mount_setattr".into())
+}
+
 /// Attach a detached tree at `dest` inside the rootfs, with its options.
 fn attach(root: &OwnedFd, tree: OwnedFd, dest: &Path, opts: &Parsed) -> Result<()> {
     // The tree itself says whether it is a directory: no second lookup of
@@ -234,20 +307,7 @@ fn attach(root: &OwnedFd, tree: OwnedFd, dest: &Path, opts: &Parsed) -> Result<(
     let target = paths::create_in_root(root.as_raw_fd(), dest, kind)
         .ctx(|| format!("creating {}", dest.display()))?;
     set_recursive(&tree, opts)?;
-    let top = options::attrs_of(opts.flags);
-    if top != 0 {
-        let mut attr = libc::mount_attr {
-            attr_set: top,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        if top & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME) != 0 {
-            attr.attr_clr = libc::MOUNT_ATTR__ATIME;
-        }
-        sys::mount_setattr(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
-            .ctx(|| "mount_setattr".into())?;
-    }
+    set_top_attrs(&tree, opts)?;
     sys::move_mount(
         tree.as_raw_fd(),
         c"",

@@ -9,7 +9,7 @@
 //! check cannot redirect them.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Component, Path};
 
 use nix::errno::Errno;
@@ -46,9 +46,20 @@ pub enum Kind {
 }
 
 /// Open `path` inside `root`, creating missing directories (mode 0755) and,
-/// for `Kind::File`, the final file. Each component is created relative to
-/// the fd of its verified parent.
+/// for `Kind::File`, the final file. Every prefix of the path is resolved
+/// from the root fd as a whole (RESOLVE_IN_ROOT: an absolute symlink met on
+/// the way, such as Debian's /var/run -> /run, is taken relative to the
+/// container's root, and ".." stops there), and each missing component is
+/// made in the directory its prefix resolved to. A dangling symlink is
+/// followed the same way: its target is made, inside the root.
 pub fn create_in_root(root: RawFd, path: &Path, kind: Kind) -> nix::Result<OwnedFd> {
+    create_depth(root, path, kind, 0)
+}
+
+/// Symlinks followed to create through, at most (the kernel's MAXSYMLINKS).
+const MAX_LINKS: u32 = 40;
+
+fn create_depth(root: RawFd, path: &Path, kind: Kind, links: u32) -> nix::Result<OwnedFd> {
     match open_in_root(root, path, libc::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
@@ -56,54 +67,65 @@ pub fn create_in_root(root: RawFd, path: &Path, kind: Kind) -> nix::Result<Owned
     }
     let comps: Vec<Component> = relative(path).components().collect();
     let mut dir = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
+    let mut prefix = std::path::PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
-        let name = match c {
-            Component::Normal(n) => Path::new(n),
-            Component::ParentDir
-            | Component::CurDir
-            | Component::RootDir
-            | Component::Prefix(_) => {
-                // Walk ".." and friends with the in-root resolver: it clamps at the root.
-                let next = sys::openat2(
-                    dir.as_raw_fd(),
-                    &cpath(Path::new(c.as_os_str()))?,
-                    libc::O_PATH,
-                    0,
-                    RESOLVE,
-                )?;
-                dir = next;
-                continue;
-            }
-        };
-        let cname = cpath(name)?;
-        match sys::openat2(dir.as_raw_fd(), &cname, libc::O_PATH, 0, RESOLVE) {
+        let next = prefix.join(c.as_os_str());
+        match open_in_root(root, &next, libc::O_PATH) {
             Ok(fd) => {
                 dir = fd;
+                prefix = next;
                 continue;
             }
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
         }
-        if last && kind == Kind::File {
+        // Only a plain name can be missing: "." and ".." of a directory
+        // that resolved always resolve.
+        let Component::Normal(name) = c else {
+            return Err(Errno::ENOENT);
+        };
+        let made = if last && kind == Kind::File {
             // mknodat never follows a symlink at the final component.
-            match nix::sys::stat::mknodat(
+            nix::sys::stat::mknodat(
                 &dir,
-                name,
+                *name,
                 nix::sys::stat::SFlag::S_IFREG,
                 Mode::from_bits_truncate(0o755),
                 0,
-            ) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e),
-            }
+            )
         } else {
-            match nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e),
+            nix::sys::stat::mkdirat(&dir, *name, Mode::from_bits_truncate(0o755))
+        };
+        match made {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => {
+                // Made meanwhile (another container on the same rootfs)?
+                match open_in_root(root, &next, libc::O_PATH) {
+                    Ok(fd) => {
+                        dir = fd;
+                        prefix = next;
+                        continue;
+                    }
+                    Err(Errno::ENOENT) => {}
+                    Err(e) => return Err(e),
+                }
+                // There and not resolving: a dangling symlink. Create its
+                // target instead, inside the root.
+                if links >= MAX_LINKS {
+                    return Err(Errno::ELOOP);
+                }
+                let target = nix::fcntl::readlinkat(&dir, *name)?;
+                let mut rest = prefix.join(target);
+                for c in &comps[i + 1..] {
+                    rest.push(c.as_os_str());
+                }
+                return create_depth(root, &rest, kind, links + 1);
             }
+            Err(e) => return Err(e),
         }
-        dir = sys::openat2(dir.as_raw_fd(), &cname, libc::O_PATH, 0, RESOLVE)?;
+        dir = open_in_root(root, &next, libc::O_PATH)?;
+        prefix = next;
     }
     Ok(dir)
 }

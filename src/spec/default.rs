@@ -1,5 +1,5 @@
-//! The config.json `hull spec` writes: the same defaults runc writes, so a
-//! bundle made for one runs unchanged on the other.
+//! The config.json `hull spec` writes: the same defaults runc (1.2 and
+//! later) writes, so a bundle made for one runs unchanged on the other.
 
 use serde_json::{Value, json};
 
@@ -19,8 +19,7 @@ pub fn default_spec(rootless: bool) -> Value {
             "capabilities": {
                 "bounding": caps,
                 "effective": caps,
-                "permitted": caps,
-                "ambient": caps
+                "permitted": caps
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true

@@ -341,3 +341,28 @@ pub fn read_until(f: &mut std::fs::File, needle: &str, timeout: std::time::Durat
     }
     out
 }
+
+impl Bundle {
+    /// Give this bundle a rootfs of its own (a copy of the shared one), to
+    /// shape it; returns its path.
+    pub fn private_rootfs(&mut self) -> PathBuf {
+        let dst = self.dir.join("rootfs");
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(rootfs())
+            .arg(&dst)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "copying the rootfs");
+        self.config["root"]["path"] = serde_json::Value::String(dst.display().to_string());
+        self.save();
+        dst
+    }
+}
+
+/// Debian's runc, for differential tests; None when it is not installed.
+pub fn runc_bin() -> Option<&'static str> {
+    ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
