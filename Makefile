@@ -23,10 +23,12 @@ shell: deps build
 	integration/mkbundle.sh $(HULL) build/shell interactive
 	$(HULL) run --bundle build/shell hull-shell-$$$$
 
-# One command: install what is needed, build, run every test (as root).
+# One command: install what is needed, build, run every test (as root):
+# the unit and integration tests, then the real callers' suite.
 test: deps
 	$(CARGO) build --release
 	$(CARGO) test --release -- --test-threads=2
+	$(MAKE) test-clients HULL=$(HULL)
 
 # The same test binaries, as root inside a cgroup v2 VM (QEMU, TCG).
 test-cgroupv2: deps
