@@ -45,9 +45,11 @@ ifeq ($(HULL)$(filter-out hull,$(RUNTIME)),target/release/hull)
 endif
 	HULL=$(HULL) integration/clients/run.sh
 
-# create -> start -> delete timed against crun and runc (hyperfine).
+# hull against crun and runc on the same bundle: create->start->delete, run,
+# exec, state/list among many, a parallel burst, memory, the unshare floor.
+# QUICK=1 does a few runs (what CI does, to show the script works).
 bench: deps build
-	integration/bench.sh $(HULL)
+	integration/bench.py $(HULL) $(if $(QUICK),--quick) $(if $(OUT),--out $(OUT))
 
 lint:
 	$(CARGO) fmt --check

@@ -577,10 +577,13 @@ fn preserve_fds_and_sub_cgroups() {
     let dirs = cgroup_dirs(&id);
     for d in &dirs {
         let _ = std::fs::create_dir(d.join("sub"));
-        // A v1 cpuset cgroup takes tasks only once it has cpus and mems.
+        // A v1 cpuset cgroup takes tasks only once it has cpus and mems
+        // (on v2 the files exist only where the controller is enabled).
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
-                std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+            let sub = d.join("sub").join(f);
+            let empty = std::fs::read_to_string(&sub).is_ok_and(|v| v.trim().is_empty());
+            if let (true, Ok(v)) = (empty, std::fs::read_to_string(d.join(f))) {
+                std::fs::write(&sub, v.trim()).unwrap();
             }
         }
     }

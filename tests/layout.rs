@@ -337,8 +337,23 @@ fn circles(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
     t.out
 }
 
+/// The source tree, when this test binary runs where it is (not in the
+/// cgroup v2 VM, which gets the binaries only).
+fn have_sources() -> bool {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/main.rs")
+        .exists();
+    if !here {
+        eprintln!("skipped: the source tree is not here (a VM or another machine)");
+    }
+    here
+}
+
 #[test]
 fn modules_import_one_way() {
+    if !have_sources() {
+        return;
+    }
     let g = graph();
     let found = circles(&g);
     let mut report = String::new();
@@ -414,6 +429,9 @@ fn long_functions() -> Vec<(String, String, usize)> {
 
 #[test]
 fn functions_stay_short() {
+    if !have_sources() {
+        return;
+    }
     let long = long_functions();
     assert!(
         long.is_empty(),
