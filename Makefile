@@ -3,7 +3,16 @@ CARGO ?= cargo
 HULL := target/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test test-cgroupv2 test-clients bench lint fmt clean
+.PHONY: all deps build demo shell test test-cgroupv2 test-clients bench lint fmt clean \
+	man install uninstall deb test-packaging
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+GEN := build/gen
 
 all: build
 
@@ -51,9 +60,40 @@ endif
 bench: deps build
 	integration/bench.py $(HULL) $(if $(QUICK),--quick) $(if $(OUT),--out $(OUT))
 
+# Man pages (one per verb) and bash/zsh/fish completions, generated from
+# hull's own clap definitions (tools/gen.rs) so they cannot drift.
+man:
+	$(CARGO) build --release --features gen --bin hull-gen
+	rm -rf $(GEN) && target/release/hull-gen $(GEN)
+
+install: build man
+	install -D -m 0755 $(HULL) $(DESTDIR)$(BINDIR)/hull
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(GEN)/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -D -m 0644 $(GEN)/completions/hull $(DESTDIR)$(DATADIR)/bash-completion/completions/hull
+	install -D -m 0644 $(GEN)/completions/_hull $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_hull
+	install -D -m 0644 $(GEN)/completions/hull.fish $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/hull.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/hull $(DESTDIR)$(MANDIR)/man8/hull.8 $(DESTDIR)$(MANDIR)/man8/hull-*.8
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/hull
+	rm -f $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_hull
+	rm -f $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/hull.fish
+
+# build/hull_VERSION_amd64.deb: the installed tree under /usr, packaged.
+deb:
+	rm -rf build/deb
+	$(MAKE) install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr
+	integration/mkdeb.sh build/deb $(VERSION) build
+
+# Checks make install (into a scratch DESTDIR) and make deb produce what
+# they promise; a local root run also installs and removes the .deb.
+test-packaging:
+	integration/packaging.sh
+
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets --all-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt

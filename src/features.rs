@@ -67,7 +67,7 @@ pub fn document() -> Value {
         },
         "annotations": {
             "io.github.hull.version": env!("CARGO_PKG_VERSION"),
-            "io.github.hull.commit": crate::cli::COMMIT
+            "io.github.hull.commit": crate::version::COMMIT
         }
     })
 }

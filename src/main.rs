@@ -28,6 +28,7 @@ mod seccomp;
 mod spec;
 mod sys;
 mod sysctl;
+mod version;
 
 use clap::Parser;
 
@@ -46,7 +47,7 @@ fn main() {
         }
     };
     if cli.version {
-        print!("{}", cli::version_text());
+        print!("{}", version::text());
         std::process::exit(0);
     }
     if cli.command.is_none() {

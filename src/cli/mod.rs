@@ -26,9 +26,6 @@ pub use simple::{IdArgs, PassthroughArgs};
 pub use spec::SpecArgs;
 pub use update::UpdateArgs;
 
-/// The commit hull was built from (build.rs).
-pub const COMMIT: &str = env!("HULL_COMMIT");
-
 #[derive(Parser, Debug)]
 #[command(
     name = "hull",
@@ -63,19 +60,6 @@ pub struct Cli {
     pub rootless: Rootless,
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// `hull --version`, in runc's shape (docker info and podman info parse
-/// the first line).
-pub fn version_text() -> String {
-    let seccomp = libseccomp::ScmpVersion::current()
-        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
-        .unwrap_or_else(|_| "unknown".into());
-    format!(
-        "hull version {}\ncommit: {COMMIT}\nspec: {}\nlibseccomp: {seccomp}\n",
-        env!("CARGO_PKG_VERSION"),
-        crate::spec::OCI_VERSION
-    )
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
