@@ -59,7 +59,8 @@ pub enum FromInit {
     /// The child created a user namespace after joining others: the parent
     /// must write its uid/gid maps.
     NeedIdMaps,
-    /// The child forked the real init into its pid namespace.
+    /// The child forked the real init (or the exec'd process) into its
+    /// pid namespace.
     InitPid(i32),
     /// The child is in its final namespaces and about to mount: the parent
     /// moves the network devices in and builds the id-mapped mount sources,
@@ -72,6 +73,9 @@ pub enum FromInit {
     NeedAgentMessage,
     /// Set-up is done; the init now waits for `start`.
     Ready,
+    /// The last word before execve (the channel then closes with it): a
+    /// channel that closes without it means the stage died.
+    Execing,
     Error(ChildError),
 }
 
@@ -143,6 +147,24 @@ impl Channel {
             }
         })?;
         Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Wait until the stage at the other end execs: `Execing`, then the
+    /// channel closes (close-on-exec). Anything else says why it did not.
+    pub fn await_exec(&self) -> Result<(), String> {
+        let mut execing = false;
+        loop {
+            match self.recv::<FromInit>() {
+                Ok(FromInit::Execing) => execing = true,
+                Ok(FromInit::Error(e)) => return Err(e.msg),
+                Ok(other) => return Err(format!("unexpected message: {other:?}")),
+                Err(ChannelError::Closed) if execing => return Ok(()),
+                Err(ChannelError::Closed) => {
+                    return Err("the container's init exited before starting the process".into());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// Pass descriptors (SCM_RIGHTS, one marker byte per batch). Messages

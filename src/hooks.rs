@@ -122,6 +122,7 @@ pub struct State<'a> {
 /// Run the hooks of `phase`, in order, with `state` (JSON) on stdin; the
 /// first failure stops the list.
 pub fn run(spec: &Spec, phase: Phase, state: &[u8]) -> Result<(), String> {
+    let _pipe = IgnoreSigpipe::new();
     for (i, h) in of(spec, phase).iter().enumerate() {
         run_one(h, state).map_err(|e| format!("error running {} hook #{i}: {e}", phase.name()))?;
     }
@@ -130,9 +131,33 @@ pub fn run(spec: &Spec, phase: Phase, state: &[u8]) -> Result<(), String> {
 
 /// Run a list whose failures are only warned about (poststop).
 pub fn run_warning(spec: &Spec, phase: Phase, state: &[u8]) {
+    let _pipe = IgnoreSigpipe::new();
     for (i, h) in of(spec, phase).iter().enumerate() {
         if let Err(e) = run_one(h, state) {
             crate::warn!("error running {} hook #{i}: {e}", phase.name());
+        }
+    }
+}
+
+/// A hook may close its stdin before reading the state: the write must
+/// fail with EPIPE, not kill us (the init stage has default signals by
+/// then). The disposition is restored on drop.
+struct IgnoreSigpipe(Option<nix::sys::signal::SigAction>);
+
+impl IgnoreSigpipe {
+    fn new() -> IgnoreSigpipe {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // SAFETY: SIG_IGN installs no handler code.
+        IgnoreSigpipe(unsafe { sigaction(Signal::SIGPIPE, &ignore) }.ok())
+    }
+}
+
+impl Drop for IgnoreSigpipe {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            // SAFETY: restores the disposition saved in `new`.
+            let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGPIPE, old) };
         }
     }
 }
@@ -159,12 +184,25 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let (pid, pidfd) = match sys::clone3(0, None).map_err(|e| format!("fork: {e}"))? {
-        sys::Forked::Child => {
+    // fork(2), not clone3: startContainer hooks may run under a seccomp
+    // profile that refuses clone3 (Docker's and containerd's do).
+    let pid = match sys::fork().map_err(|e| format!("fork: {e}"))? {
+        None => {
             let fds = [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
             exec_child(&fds, &path, &argv, &envp)
         }
-        sys::Forked::Parent { pid, pidfd } => (pid, pidfd),
+        Some(pid) => pid,
+    };
+    let pidfd = match sys::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = reap(pid);
+            return Err(format!("pidfd_open of the hook: {e}"));
+        }
     };
     drop((in_r, out_w, err_w));
     let timeout = h.timeout().map(|t| Duration::from_secs(t as u64));
@@ -192,8 +230,17 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
 /// open, then execve. Only async-signal-safe calls.
 fn exec_child(fds: &[i32; 3], path: &CString, argv: &sys::CArray, envp: &sys::CArray) -> ! {
     for (target, fd) in fds.iter().enumerate() {
-        // SAFETY: dup2 onto stdio of this forked child.
-        if unsafe { libc::dup2(*fd, target as i32) } < 0 {
+        // SAFETY: dup2 onto stdio of this forked child; when the pipe end
+        // already has that number (hull started with it closed), dup2 does
+        // nothing, so its close-on-exec flag is cleared instead.
+        let ok = unsafe {
+            if *fd == target as i32 {
+                libc::fcntl(*fd, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(*fd, target as i32) >= 0
+            }
+        };
+        if !ok {
             // SAFETY: _exit is async-signal-safe.
             unsafe { libc::_exit(127) }
         }

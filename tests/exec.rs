@@ -671,3 +671,63 @@ fn twenty_concurrent_execs() {
     assert_eq!(procs.lines().count(), 1, "{procs}");
     assert_eq!(b.status(&id), "running");
 }
+
+#[test]
+fn a_process_json_without_capabilities_gets_the_containers_not_hulls() {
+    require_root!();
+    let (b, id) = running(|_| {});
+    let init = b.state(&id)["pid"].as_i64().unwrap();
+    let want = status_line(
+        &std::fs::read_to_string(format!("/proc/{init}/status")).unwrap(),
+        "CapEff",
+    );
+    let p = b.dir.join("nocaps.json");
+    std::fs::write(
+        &p,
+        json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin"]}).to_string(),
+    )
+    .unwrap();
+    let o = exec(&b, &["-p", p.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    assert_eq!(
+        status_line(&text, "CapEff"),
+        want,
+        "the container's capabilities"
+    );
+    assert_eq!(status_line(&text, "CapBnd"), want);
+    assert_eq!(
+        status_line(&text, "NoNewPrivs"),
+        "1",
+        "the container's no_new_privileges"
+    );
+}
+
+#[test]
+fn the_container_never_sees_a_process_of_ours_with_the_hosts_view() {
+    require_root!();
+    let (b, id) = running(|_| {});
+    // A watcher in the container looks for any process in its pid
+    // namespace whose mount namespace is not the container's.
+    let o = exec(
+        &b,
+        &[
+            "-d",
+            &id,
+            "sh",
+            "-c",
+            "me=$(readlink /proc/self/ns/mnt); while :; do for p in /proc/[0-9]*; do \
+             l=$(readlink $p/ns/mnt 2>/dev/null) && [ \"$l\" != \"$me\" ] && echo \"$p $l\" >> /dev/shm/seen; \
+             done; done",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    for _ in 0..20 {
+        assert!(exec(&b, &[&id, "true"]).status.success());
+    }
+    let o = exec(
+        &b,
+        &[&id, "sh", "-c", "cat /dev/shm/seen 2>/dev/null; true"],
+    );
+    assert_eq!(out(&o), "", "seen in the container: {}", out(&o));
+}

@@ -332,3 +332,47 @@ fn empty_hooks_are_accepted() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
 }
+
+#[test]
+fn a_start_container_hook_that_ignores_a_big_state_does_not_kill_the_init() {
+    require_root!();
+    // The state (with 200 KiB of annotations) outgrows the pipe; the hook
+    // exits without reading it. The init must survive the EPIPE.
+    let mut b = Bundle::new(&["sh", "-c", "echo ran > /dev/shm/ran; sleep 100"]);
+    b.config["annotations"] = json!({"big": "x".repeat(200 * 1024)});
+    b.config["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
+    b.save();
+    let id = b.id("bigstate");
+    b.create(&id);
+    b.ok(&["start", &id]);
+    b.wait_status(&id, "running");
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    for _ in 0..200 {
+        if std::fs::read_to_string(format!("/proc/{pid}/root/dev/shm/ran")).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/root/dev/shm/ran")).unwrap(),
+        "ran\n"
+    );
+}
+
+#[test]
+fn start_container_hooks_run_under_a_profile_that_refuses_clone3() {
+    require_root!();
+    // Docker's and containerd's profiles answer clone3 with ENOSYS; with
+    // noNewPrivileges false the filter is on when startContainer runs.
+    let mut b = Bundle::new(&["true"]);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]
+    });
+    b.config["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
+    b.save();
+    let id = b.id("noclone3");
+    let o = b.run(&id);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

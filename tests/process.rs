@@ -480,3 +480,19 @@ fn exec_failure_names_the_program() {
         "{err}"
     );
 }
+
+#[test]
+fn a_process_without_capabilities_gets_none() {
+    require_root!();
+    // As runc: no `capabilities` is no capability, never hull's own set.
+    let (code, out, err) = run_in(
+        |c| {
+            c["process"].as_object_mut().unwrap().remove("capabilities");
+        },
+        "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status",
+    );
+    assert_eq!(code, 0, "{err}");
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_field(&out, f), "0000000000000000", "{f}: {out}");
+    }
+}

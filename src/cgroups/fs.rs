@@ -257,11 +257,17 @@ impl Manager for FsManager {
             None => false,
         };
         if !killed {
+            // Pids read from cgroup.procs could be reused before the kill
+            // lands; frozen, none of them can exit (or fork) meanwhile.
+            let froze = !self.is_frozen() && self.freeze(true).is_ok();
             for pid in self.pids()? {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+            }
+            if froze {
+                let _ = self.freeze(false);
             }
         }
         // A v1-frozen task dies only once thawed.

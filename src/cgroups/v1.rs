@@ -35,8 +35,15 @@ pub(super) fn dir_of<'a>(dirs: &'a [(String, PathBuf)], controller: &str) -> Opt
         .map(|(_, p)| p.as_path())
 }
 
+/// Write only the change from the cgroup's current rules to `rules`'
+/// outcome (see `devices::V1State`).
 pub(super) fn set_devices(dir: &Path, rules: &[devices::Rule]) -> Result<()> {
-    for rule in rules {
+    let current = devices::V1State::parse(&files::read(dir, "devices.list")?);
+    let mut target = current.clone();
+    for r in rules {
+        target.apply(r);
+    }
+    for rule in current.transition(&target) {
         let file = if rule.allow {
             "devices.allow"
         } else {

@@ -101,6 +101,7 @@ fn process_of(a: &ExecArgs, base: Option<Process>) -> Result<Process> {
             o.entry("user")
                 .or_insert(serde_json::json!({"uid": 0, "gid": 0}));
             o.entry("cwd").or_insert(serde_json::json!(""));
+            inherit_from(o, base.as_ref());
         }
         return serde_json::from_value(v).with_context(|| format!("parsing {path}"));
     }
@@ -151,6 +152,32 @@ fn process_of(a: &ExecArgs, base: Option<Process>) -> Result<Process> {
     }
     p.set_user(user);
     Ok(p)
+}
+
+/// What a `--process` document leaves out comes from the container's own
+/// process, as runc fills its init config: the capabilities (never hull's
+/// full set), no_new_privileges, the LSM labels, the rlimits.
+fn inherit_from(p: &mut serde_json::Map<String, serde_json::Value>, base: Option<&Process>) {
+    let Some(base) = base.and_then(|b| serde_json::to_value(b).ok()) else {
+        return;
+    };
+    for key in [
+        "capabilities",
+        "noNewPrivileges",
+        "apparmorProfile",
+        "selinuxLabel",
+        "rlimits",
+    ] {
+        let missing = match p.get(key) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::String(s)) => s.is_empty(),
+            Some(serde_json::Value::Array(a)) => a.is_empty() && key == "rlimits",
+            Some(_) => false,
+        };
+        if missing && let Some(v) = base.get(key) {
+            p.insert(key.to_string(), v.clone());
+        }
+    }
 }
 
 /// `--cap`: added to the bounding, effective and permitted sets (and the

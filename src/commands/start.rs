@@ -2,7 +2,7 @@ use std::os::fd::AsRawFd;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::channel::{Channel, ChannelError, FromInit};
+use crate::channel::Channel;
 use crate::container::{START_SOCKET, Status, Store};
 
 /// Release the init waiting on the start socket, learn whether it reached
@@ -28,13 +28,9 @@ pub fn run(store: &Store, id: &str) -> Result<()> {
         }
     })?;
     std::fs::remove_file(c.dir.join(START_SOCKET)).context("removing the start socket")?;
-    let chan = Channel::from_stream(conn);
-    match chan.recv::<FromInit>() {
-        Err(ChannelError::Closed) => {}
-        Ok(FromInit::Error(e)) => bail!("{}", e.msg),
-        Ok(other) => bail!("unexpected message from the container's init: {other:?}"),
-        Err(e) => return Err(e).context("waiting for the container's process"),
-    }
+    Channel::from_stream(conn)
+        .await_exec()
+        .map_err(|e| anyhow!(e))?;
     crate::debug!("container {id} started");
     drop(lock);
     c.poststart()

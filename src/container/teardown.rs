@@ -12,8 +12,6 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use super::ops::{OpError, init_pidfd, wait_exit};
 use super::state::{HostMounts, State};
 use crate::cgroups::{FsManager, Manager};
@@ -85,12 +83,6 @@ fn empty_cgroups(cg: &FsManager) -> Result<(), OpError> {
         }
         if round % 50 == 0 {
             let _ = cg.kill_all();
-            if round == 0 {
-                for pid in &pids {
-                    let _ =
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
-                }
-            }
         }
         std::thread::sleep(Duration::from_millis(2));
     }

@@ -40,7 +40,7 @@ pub fn main(fd: RawFd) -> ! {
     let chan = unsafe { Channel::from_raw(fd) };
     let (err, report_to) = match chan.recv::<ToInit>() {
         Ok(ToInit::Plan(plan)) => standard::run(&chan, *plan),
-        Ok(ToInit::Exec(plan)) => (setns::run(*plan), None),
+        Ok(ToInit::Exec(plan)) => (setns::run(&chan, *plan), None),
         Ok(other) => (
             StageError::new(format!("unexpected message before the plan: {other:?}")),
             None,

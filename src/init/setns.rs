@@ -1,26 +1,31 @@
-//! The exec stage (runc's "setns init"): join the namespaces of a running
-//! container's init through its pidfd, take its root, and start a new
-//! process there, set up exactly as the container's own (process::prepare:
-//! rlimits, user, capabilities, seccomp, cwd check, LSM label). Success is
-//! the channel closing on execve; a failure is reported on it.
+//! The exec stage (runc's "setns init"): join every namespace of a running
+//! container's init through its pidfd and take its root, all while still
+//! invisible to the container (in hull's pid namespace, non-dumpable); then,
+//! when the pid namespace is the container's own, fork once (CLONE_PARENT:
+//! the process is `hull exec`'s child) so the process is born inside it,
+//! already in every other namespace. The process is set up exactly as the
+//! container's own (process::prepare: rlimits, user, capabilities, seccomp,
+//! cwd check, LSM label). Success is the channel closing on execve after
+//! `Execing`; a failure is reported on it.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use oci_spec::runtime::Spec;
 
 use super::shared;
+use crate::channel::{Channel, FromInit};
 use crate::error::{Ctx, Result, StageError};
 use crate::plan::ExecPlan;
 use crate::sys;
 
-pub fn run(plan: ExecPlan) -> StageError {
-    match set_up(&plan) {
-        Ok(exec) => crate::process::exec(exec),
+pub fn run(chan: &Channel, plan: ExecPlan) -> StageError {
+    match set_up(chan, &plan) {
+        Ok(exec) => crate::process::exec(exec, Some(chan)),
         Err(e) => e,
     }
 }
 
-fn set_up(plan: &ExecPlan) -> Result<crate::process::Exec> {
+fn set_up(chan: &Channel, plan: &ExecPlan) -> Result<crate::process::Exec> {
     // No other process may open /proc/<us>/exe or ptrace us until execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let spec: Spec = serde_json::from_str(&plan.config)
@@ -40,7 +45,11 @@ fn set_up(plan: &ExecPlan) -> Result<crate::process::Exec> {
     crate::process::tuning::initial_affinity(process)?;
     let host_proc = shared::host_proc()?;
     enter(&init, &root, plan.join)?;
+    // Nothing of the container's init crosses into the process.
     drop((init, root));
+    if plan.join & libc::CLONE_NEWPID as u64 != 0 {
+        fork_into_pid_namespace(chan)?;
+    }
     let lsm = crate::process::LsmExec::open(&host_proc, process)?;
     drop(host_proc);
     if let Some(sock) = &console {
@@ -64,17 +73,7 @@ fn set_up(plan: &ExecPlan) -> Result<crate::process::Exec> {
             extra_fds: plan.extra_fds,
             extra_env: &plan.extra_env,
             setgroups: plan.setgroups,
-            // SAFETY: the parent passed the connected agent socket here.
-            agent: plan
-                .seccomp_agent_fd
-                .map(|fd| crate::seccomp::notify::Agent {
-                    sock: unsafe { OwnedFd::from_raw_fd(fd) },
-                    msg: plan
-                        .seccomp_agent_msg
-                        .clone()
-                        .unwrap_or_default()
-                        .into_bytes(),
-                }),
+            agent: shared::seccomp_agent(chan, plan.seccomp_agent_fd)?,
         },
     )?;
     crate::process::tuning::final_affinity(process)?;
@@ -85,9 +84,9 @@ fn set_up(plan: &ExecPlan) -> Result<crate::process::Exec> {
 }
 
 /// Join the init's namespaces (one setns through its pidfd: the kernel
-/// takes the user namespace first) and its root directory.
+/// takes the user namespace first; the pid namespace only applies to our
+/// children) and its root directory.
 fn enter(init: &OwnedFd, root: &OwnedFd, join: u64) -> Result<()> {
-    use std::os::fd::AsRawFd;
     if join != 0 {
         sys::setns(init.as_raw_fd(), join as i32)
             .ctx(|| "joining the container's namespaces".into())?;
@@ -95,4 +94,20 @@ fn enter(init: &OwnedFd, root: &OwnedFd, join: u64) -> Result<()> {
     nix::unistd::fchdir(root).ctx(|| "entering the container's root".into())?;
     nix::unistd::chroot(".").ctx(|| "chroot to the container's root".into())?;
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
+}
+
+/// The process is born here, inside the pid namespace and every other one
+/// already; it is `hull exec`'s child (CLONE_PARENT), which learns its pid
+/// from us. We, the stage, leave.
+fn fork_into_pid_namespace(chan: &Channel) -> Result<()> {
+    match sys::clone3(libc::CLONE_PARENT as u64, None)
+        .ctx(|| "forking into the container's pid namespace".into())?
+    {
+        sys::Forked::Child => Ok(()),
+        sys::Forked::Parent { pid, .. } => {
+            let _ = chan.send(&FromInit::InitPid(pid));
+            // SAFETY: the stage's job is done; leave without destructors.
+            unsafe { libc::_exit(0) }
+        }
+    }
 }

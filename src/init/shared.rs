@@ -39,6 +39,9 @@ pub fn pty_for(
     if raw_output {
         crate::console::clear_onlcr(&peer).ctx(|| "clearing ONLCR on the pty".into())?;
     }
+    // The terminal is the user's (its group stays: tty), as with runc.
+    nix::unistd::fchown(&peer, Some(process.user().uid().into()), None)
+        .ctx(|| "giving the pty to the process's user".into())?;
     if let Some(size) = process.console_size() {
         crate::console::set_winsize(
             std::os::fd::AsFd::as_fd(&peer),
@@ -50,6 +53,31 @@ pub fn pty_for(
     crate::console::send_fd(sock, master.as_raw_fd(), "/dev/ptmx")
         .ctx(|| "sending the pty master to the console socket".into())?;
     Ok(peer)
+}
+
+/// The agent socket the parent connected (for a NOTIFY profile), and the
+/// message it renders for it now that our pid is final.
+pub fn seccomp_agent(
+    chan: &crate::channel::Channel,
+    fd: Option<std::os::fd::RawFd>,
+) -> Result<Option<crate::seccomp::notify::Agent>> {
+    use crate::channel::{FromInit, ToInit};
+    let Some(fd) = fd else {
+        return Ok(None);
+    };
+    // SAFETY: the parent passed the connected agent socket at this number.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let fail = |e| StageError::new(format!("asking for the seccomp agent's message: {e}"));
+    chan.send(&FromInit::NeedAgentMessage).map_err(fail)?;
+    match chan.recv::<ToInit>().map_err(fail)? {
+        ToInit::AgentMessage(msg) => Ok(Some(crate::seccomp::notify::Agent {
+            sock,
+            msg: msg.into_bytes(),
+        })),
+        other => Err(StageError::new(format!(
+            "expected the seccomp agent's message, got {other:?}"
+        ))),
+    }
 }
 
 /// Join the container's session keyring (`_ses.ID`, as runc), so the

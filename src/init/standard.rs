@@ -43,7 +43,9 @@ pub fn run(chan: &Channel, plan: InitPlan) -> (StageError, Option<Channel>) {
         Err(e) => return (e, None),
     };
     let err = match start(ready) {
-        Ok(exec) => crate::process::exec(exec),
+        // Whoever waits to learn that the process runs: `start` on its
+        // connection, or `run` on the channel.
+        Ok(exec) => crate::process::exec(exec, Some(conn.as_ref().unwrap_or(chan))),
         Err(e) => e,
     };
     (err, conn)
@@ -86,7 +88,7 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
             extra_fds: plan.extra_fds,
             extra_env: &plan.extra_env,
             setgroups,
-            agent: seccomp_agent(chan, plan)?,
+            agent: shared::seccomp_agent(chan, plan.seccomp_agent_fd)?,
         },
     )?;
     report_ready(chan)?;
@@ -97,27 +99,6 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
         start: fds.start,
         hook_state,
     })
-}
-
-/// The agent socket the parent connected, and the message it renders for
-/// it now that our pid is final.
-fn seccomp_agent(chan: &Channel, plan: &InitPlan) -> Result<Option<crate::seccomp::notify::Agent>> {
-    let Some(fd) = plan.seccomp_agent_fd else {
-        return Ok(None);
-    };
-    // SAFETY: the parent passed the connected agent socket at this number.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let fail = |e| StageError::new(format!("asking for the seccomp agent's message: {e}"));
-    chan.send(&FromInit::NeedAgentMessage).map_err(fail)?;
-    match chan.recv::<ToInit>().map_err(fail)? {
-        ToInit::AgentMessage(msg) => Ok(Some(crate::seccomp::notify::Agent {
-            sock,
-            msg: msg.into_bytes(),
-        })),
-        other => Err(StageError::new(format!(
-            "expected the seccomp agent's message, got {other:?}"
-        ))),
-    }
 }
 
 /// After `start` (or at once for `run`): the startContainer hooks, in the

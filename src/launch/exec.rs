@@ -1,8 +1,10 @@
-//! The parent side of `exec`: find the running container's init, join its
-//! pid namespace (for our children only, so the new process is born inside
-//! it: no extra fork), clone the exec stage straight into the container's
-//! cgroup (or a sub-cgroup), send it its plan, and learn from the channel
-//! whether it reached execve (the channel closes) or failed (it says why).
+//! The parent side of `exec`: find the running container's init, clone the
+//! exec stage straight into the container's cgroup (or a sub-cgroup), send
+//! it its plan, and learn from the channel the process's pid (the stage
+//! forks it into the pid namespace as our child), whether it reached
+//! execve (`Execing`, then the channel closes) or why it failed. The stage
+//! stays in hull's pid namespace until it has joined every other one: the
+//! container never sees a process of ours with the host's view.
 //!
 //! The process is set up from the config `create` saw (kept in the
 //! container directory), never from a bundle that may have changed since.
@@ -41,22 +43,12 @@ pub struct ExecOpts<'a> {
 /// has exec'd.
 pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)> {
     let fds = PassedFds::new(opts.preserve_fds)?;
-    let init = c
-        .init_pidfd()
-        .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
-    let pid = c.state.pid;
-    let root = open_min(
-        &format!("/proc/{pid}/root"),
-        fds.min_fd,
-        libc::O_PATH | libc::O_DIRECTORY,
-    )
-    .context("opening the container's root")?;
-    // The pid was checked against the start time through `init`; a pidfd
-    // that is readable now means that process has exited since.
-    if exited(&init) {
-        bail!("cannot exec in a stopped container");
-    }
-    let (join, pid_ns) = namespaces_to_join(spec, pid)?;
+    let Target {
+        init,
+        root,
+        join,
+        setgroups,
+    } = target(c, spec, fds.min_fd)?;
     let mut cg = FsManager::from_paths(
         crate::plan::cgroup_path::sub_cgroups(&c.state.cgroup, opts.sub_cgroups)
             .map_err(|e| anyhow!(e))?,
@@ -70,11 +62,6 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         sealed::protected_self(opts.root).context("protecting hull's binary for the exec stage")?,
         fds.min_fd,
     )?;
-    if pid_ns {
-        // Our children (the stage) are born in the container's pid namespace.
-        sys::setns(init.as_raw_fd(), libc::CLONE_NEWPID)
-            .context("joining the container's pid namespace")?;
-    }
     let child = spawn::Child {
         exe: exe.as_raw_fd(),
         keep: [theirs.as_raw_fd(), init.as_raw_fd(), root.as_raw_fd()]
@@ -85,7 +72,6 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         extra_fds: fds.count,
         chan: &theirs,
         parent_end: ours.as_raw_fd(),
-        other_pid_ns: pid_ns,
         wait_for_maps: false,
     };
     let (child_pid, child_pidfd) = spawn::spawn(&child, 0, cg.clone_into())?;
@@ -100,20 +86,84 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         raw_output: opts.own_console.is_some(),
         extra_fds: fds.count,
         extra_env: fds.env.clone(),
-        setgroups: setgroups_allowed(pid),
+        setgroups,
         no_new_keyring: c.state.no_new_keyring,
         seccomp_agent_fd: agent.as_ref().map(|a| a.as_raw_fd()),
-        seccomp_agent_msg: agent.as_ref().map(|_| agent_message(c, spec, child_pid)),
     };
-    let started = place(&cg, child_pid, spec).and_then(|()| drive(&ours, plan));
+    let mut stage = Stage {
+        pid: child_pid,
+        pidfd: child_pidfd,
+        process: None,
+    };
+    let started =
+        place(&cg, child_pid, spec).and_then(|()| drive(&ours, plan, &mut stage, c, spec));
     if let Err(e) = started {
-        let _ = sys::pidfd_send_signal(child_pidfd.as_raw_fd(), libc::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child_pid), None);
+        stage.kill();
         return Err(e);
     }
-    crate::debug!("exec'd process {child_pid} in container {}", c.state.id);
-    handoff::announce(opts.pid_file, opts.pidfd_socket, child_pid, &child_pidfd)?;
-    Ok((child_pid, child_pidfd))
+    let (pid, pidfd) = match stage.process.take() {
+        Some(p) => p,
+        None => (stage.pid, stage.pidfd),
+    };
+    crate::debug!("exec'd process {pid} in container {}", c.state.id);
+    handoff::announce(opts.pid_file, opts.pidfd_socket, pid, &pidfd)?;
+    Ok((pid, pidfd))
+}
+
+/// The running init, as the stage needs it.
+struct Target {
+    init: OwnedFd,
+    root: OwnedFd,
+    join: u64,
+    setgroups: bool,
+}
+
+/// The init's pidfd and root, the namespaces to join and the setgroups
+/// verdict, all read while the init is sure to be the one we started.
+fn target(c: &Container, spec: &Spec, min_fd: RawFd) -> Result<Target> {
+    let init = c
+        .init_pidfd()
+        .ok_or_else(|| anyhow!("cannot exec in a stopped container"))?;
+    let pid = c.state.pid;
+    let root = open_min(
+        &format!("/proc/{pid}/root"),
+        min_fd,
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .context("opening the container's root")?;
+    let join = namespaces_to_join(spec, pid)?;
+    let setgroups = setgroups_allowed(pid);
+    // All of that read /proc/<pid>: the pid was checked against the start
+    // time through `init`, and a pidfd that is readable now means that
+    // process has exited since (the pid may have been reused).
+    if exited(&init) {
+        bail!("cannot exec in a stopped container");
+    }
+    Ok(Target {
+        init,
+        root,
+        join,
+        setgroups,
+    })
+}
+
+/// The stage, and the process it forked into the pid namespace, if any.
+struct Stage {
+    pid: i32,
+    pidfd: OwnedFd,
+    process: Option<(i32, OwnedFd)>,
+}
+
+impl Stage {
+    /// Kill and reap whatever was started (a failed exec).
+    fn kill(&mut self) {
+        if let Some((pid, fd)) = self.process.take() {
+            let _ = sys::pidfd_send_signal(fd.as_raw_fd(), libc::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        let _ = sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+    }
 }
 
 /// What the seccomp agent is told about an exec'd process (runc: the
@@ -139,23 +189,49 @@ fn place(cg: &FsManager, pid: i32, spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Send the plan; the channel closing means the stage exec'd.
-fn drive(chan: &Channel, plan: ExecPlan) -> Result<()> {
+/// Send the plan and follow the stage: the process's pid when it was
+/// forked into the pid namespace, the agent's message, and `Execing` then
+/// the channel closing, which means the process runs.
+fn drive(
+    chan: &Channel,
+    plan: ExecPlan,
+    stage: &mut Stage,
+    c: &Container,
+    spec: &Spec,
+) -> Result<()> {
     let sent = chan.send(&ToInit::Exec(Box::new(plan)));
-    match chan.recv::<FromInit>() {
-        Err(ChannelError::Closed) if sent.is_ok() => Ok(()),
-        Ok(FromInit::Error(e)) => Err(anyhow!(e.msg)),
-        Ok(other) => Err(anyhow!("unexpected message from the exec stage: {other:?}")),
-        Err(e) => Err(sent.err().map_or_else(|| e.into(), Into::into)),
+    let mut execing = false;
+    loop {
+        match chan.recv::<FromInit>() {
+            Ok(FromInit::InitPid(p)) => {
+                let fd = sys::pidfd_open(p).context("pidfd_open of the exec'd process")?;
+                stage.process = Some((p, fd));
+                // The stage is done: reap it.
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(stage.pid), None);
+            }
+            Ok(FromInit::NeedAgentMessage) => {
+                let pid = stage.process.as_ref().map_or(stage.pid, |p| p.0);
+                chan.send(&ToInit::AgentMessage(agent_message(c, spec, pid)))?;
+            }
+            Ok(FromInit::Execing) => execing = true,
+            Ok(FromInit::Error(e)) => return Err(anyhow!(e.msg)),
+            Ok(other) => bail!("unexpected message from the exec stage: {other:?}"),
+            Err(ChannelError::Closed) if execing => return Ok(()),
+            Err(ChannelError::Closed) => {
+                return Err(sent.err().map_or_else(
+                    || anyhow!("the exec stage exited before starting the process"),
+                    Into::into,
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
 /// The CLONE_NEW* flags of the container's namespaces that are not also
-/// hull's (those it shares with the host are not joined), the pid one
-/// apart: it is joined here, in the parent.
-fn namespaces_to_join(spec: &Spec, pid: i32) -> Result<(u64, bool)> {
+/// hull's (those it shares with the host are not joined).
+fn namespaces_to_join(spec: &Spec, pid: i32) -> Result<u64> {
     let mut join = 0u64;
-    let mut pid_ns = false;
     for ns in namespaces::namespaces(spec) {
         let name = proc_ns_name(ns.typ());
         let theirs = std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
@@ -165,14 +241,9 @@ fn namespaces_to_join(spec: &Spec, pid: i32) -> Result<(u64, bool)> {
         if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
             continue;
         }
-        let flag = namespaces::flag(ns.typ()).bits() as u64;
-        if flag == libc::CLONE_NEWPID as u64 {
-            pid_ns = true;
-        } else {
-            join |= flag;
-        }
+        join |= namespaces::flag(ns.typ()).bits() as u64;
     }
-    Ok((join, pid_ns))
+    Ok(join)
 }
 
 /// The file name under /proc/PID/ns.

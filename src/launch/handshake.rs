@@ -81,6 +81,7 @@ pub fn drive(
                 chan.send(&ToInit::AgentMessage(msg)).map_err(closed)?;
             }
             FromInit::Ready => return Ok(init_pidfd),
+            FromInit::Execing => return Err(anyhow!("the init stage exec'd before it was ready")),
             FromInit::Error(e) => return Err(anyhow!(e.msg)),
         }
     }

@@ -66,12 +66,7 @@ pub struct Created {
 
 /// For a foreground container: wait until its init has exec'd the process.
 pub fn wait_exec(chan: &Channel) -> Result<()> {
-    match chan.recv::<crate::channel::FromInit>() {
-        Err(crate::channel::ChannelError::Closed) => Ok(()),
-        Ok(crate::channel::FromInit::Error(e)) => Err(anyhow!(e.msg)),
-        Ok(other) => Err(anyhow!("unexpected message from the init: {other:?}")),
-        Err(e) => Err(e.into()),
-    }
+    chan.await_exec().map_err(|e| anyhow!(e))
 }
 
 pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
@@ -246,7 +241,6 @@ fn build(
         extra_fds: fds.count,
         chan: &child_end,
         parent_end: chan.as_raw_fd(),
-        other_pid_ns: false,
         wait_for_maps: ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
     };
     let (pid, pidfd) = spawn::spawn(&child, ns.clone_flags, cg.clone_into())?;

@@ -24,9 +24,6 @@ pub struct Child<'a> {
     /// The parent's end, closed in the child at once: then a dead parent
     /// shows as end-of-file on the channel.
     pub parent_end: RawFd,
-    /// The child is born in a pid namespace other than ours (we joined the
-    /// container's for our children): its parent's pid reads as 0 there.
-    pub other_pid_ns: bool,
     /// Wait for the parent's "maps written" byte, then become root of the
     /// new user namespace, before exec (which computes capabilities).
     pub wait_for_maps: bool,
@@ -46,8 +43,7 @@ pub fn spawn(child: &Child, flags: u64, cgroup: Option<RawFd>) -> Result<(i32, O
         sys::Forked::Child => {
             // In a new pid namespace our parent is outside it: getppid
             // says 0 whether it lives or not.
-            let elsewhere = child.other_pid_ns || flags & libc::CLONE_NEWPID as u64 != 0;
-            let parent = (!elsewhere).then_some(parent);
+            let parent = (flags & libc::CLONE_NEWPID as u64 == 0).then_some(parent);
             run_child(child, parent, &argv, &envp)
         }
         sys::Forked::Parent { pid, pidfd } => Ok((pid, pidfd)),

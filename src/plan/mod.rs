@@ -70,8 +70,9 @@ pub struct ExecPlan {
     /// Inherited O_PATH fd of the init's root (/proc/PID/root, opened by
     /// the parent): the stage chroots there, whatever mount namespace.
     pub init_root: RawFd,
-    /// CLONE_NEW* flags of the init's namespaces that differ from hull's
-    /// (the pid namespace is joined by the parent, for its children).
+    /// CLONE_NEW* flags of the init's namespaces that differ from hull's.
+    /// With CLONE_NEWPID the stage forks (CLONE_PARENT: the process is
+    /// hull's child) once it is in all of them.
     pub join: u64,
     /// Inherited fd of the connected console socket, if a pty is wanted.
     pub console_fd: Option<RawFd>,
@@ -85,8 +86,7 @@ pub struct ExecPlan {
     pub setgroups: bool,
     /// `create --no-new-keyring` was given.
     pub no_new_keyring: bool,
-    /// The connected seccomp agent socket and its message, for a profile
-    /// with NOTIFY rules.
+    /// The connected seccomp agent socket, for a profile with NOTIFY
+    /// rules (the stage asks for its message once its pid is final).
     pub seccomp_agent_fd: Option<RawFd>,
-    pub seccomp_agent_msg: Option<String>,
 }

@@ -10,10 +10,27 @@ use nix::errno::Errno;
 use crate::error::{Ctx, Result, StageError};
 use crate::sys;
 
-/// chdir to `cwd` and make sure we are still inside our root.
-pub fn enter(cwd: &Path) -> Result<()> {
-    nix::unistd::chdir(cwd)
-        .ctx(|| format!("chdir to cwd ({:?}) set in config.json", cwd.display()))?;
+fn chdir(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd ({:?}) set in config.json", cwd.display()))
+}
+
+/// Before the user changes, as runc: a cwd only root can reach still
+/// works. Ok(false) when that was refused (EACCES, EPERM): the container's
+/// user may reach it (a volume chowned to it), so `after_user` tries again.
+pub fn before_user(cwd: &Path) -> Result<bool> {
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => Ok(true),
+        Err(Errno::EACCES | Errno::EPERM) => Ok(false),
+        Err(e) => Err(e).ctx(|| format!("chdir to cwd ({:?}) set in config.json", cwd.display())),
+    }
+}
+
+/// The second try if the first was refused, then the check that we are
+/// inside our root.
+pub fn after_user(cwd: &Path, entered: bool) -> Result<()> {
+    if !entered {
+        chdir(cwd)?;
+    }
     let inside = match nix::unistd::getcwd() {
         Ok(p) => p.is_absolute(),
         // A seccomp profile already loaded (noNewPrivileges false) may deny

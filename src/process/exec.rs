@@ -13,8 +13,10 @@ use crate::sys;
 /// `create` with a clear message instead of failing later in the dark.
 pub struct Exec {
     path: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
+    /// argv and envp, laid out before the filter is loaded: after it,
+    /// nothing but the hand-over to the agent, the last word and execve.
+    argv: sys::CArray,
+    envp: sys::CArray,
     /// A filter to load right before execve (no_new_privs is set).
     seccomp: Option<crate::seccomp::Filter>,
     agent: Option<crate::seccomp::notify::Agent>,
@@ -34,14 +36,16 @@ pub fn resolve(
     let path = look_path(arg0, &env)?;
     Ok(Exec {
         path: cstring(path.to_str().unwrap_or(arg0), "args[0]")?,
-        args: args
-            .iter()
-            .map(|a| cstring(a, "args"))
-            .collect::<Result<_>>()?,
-        env: env
-            .iter()
-            .map(|e| cstring(e, "env"))
-            .collect::<Result<_>>()?,
+        argv: sys::CArray::new(
+            args.iter()
+                .map(|a| cstring(a, "args"))
+                .collect::<Result<_>>()?,
+        ),
+        envp: sys::CArray::new(
+            env.iter()
+                .map(|e| cstring(e, "env"))
+                .collect::<Result<_>>()?,
+        ),
         seccomp,
         agent,
     })
@@ -67,8 +71,13 @@ pub fn cstring(s: &str, what: &str) -> Result<CString> {
     CString::new(s).map_err(|_| StageError::new(format!("{what} contains a NUL byte: {s:?}")))
 }
 
-/// Load the filter, execve. Returns only on failure.
-pub fn exec(exec: Exec) -> StageError {
+/// Say so on `announce` (whoever waits to learn that the process runs),
+/// load the filter, execve. Returns only on failure.
+pub fn exec(exec: Exec, announce: Option<&crate::channel::Channel>) -> StageError {
+    if let Some(chan) = announce {
+        // Best effort: a gone listener is no reason not to run.
+        let _ = chan.send(&crate::channel::FromInit::Execing);
+    }
     if let Some(filter) = &exec.seccomp {
         // The last thing before execve: a strict profile need allow nothing
         // but execve itself (and sendmsg, for a NOTIFY profile's agent).
@@ -76,9 +85,7 @@ pub fn exec(exec: Exec) -> StageError {
             return e;
         }
     }
-    let args: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
-    let env: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
-    let err = sys::execve(&exec.path, &args, &env);
+    let err = sys::execve_prepared(&exec.path, &exec.argv, &exec.envp);
     StageError {
         msg: format!("exec {:?}: {}", exec.path, err.desc()),
         errno: Some(err),

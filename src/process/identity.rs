@@ -7,13 +7,29 @@ use oci_spec::runtime::User;
 use crate::error::{Ctx, Result};
 use crate::sys;
 
-/// Become `user` with capabilities `caps`. `setgroups` is false when the
-/// user namespace denies setgroups(2) (decided from the host's /proc).
+/// No capabilities at all: what a process without `capabilities` gets, as
+/// with runc (never hull's own full set).
+fn none() -> oci_spec::runtime::LinuxCapabilities {
+    let empty = oci_spec::runtime::Capabilities::new;
+    let mut c = oci_spec::runtime::LinuxCapabilities::default();
+    c.set_bounding(Some(empty()));
+    c.set_effective(Some(empty()));
+    c.set_inheritable(Some(empty()));
+    c.set_permitted(Some(empty()));
+    c.set_ambient(Some(empty()));
+    c
+}
+
+/// Become `user` with capabilities `caps` (none when None). `setgroups` is
+/// false when the user namespace denies setgroups(2) (decided from the
+/// host's /proc).
 pub fn become_user(
     user: &User,
     caps: Option<&oci_spec::runtime::LinuxCapabilities>,
     setgroups: bool,
 ) -> Result<()> {
+    let nothing = none();
+    let caps = Some(caps.unwrap_or(&nothing));
     // What we hold before the bounding set is narrowed: the rest cannot be
     // granted and is left out (see host::unavailable_caps). In a user
     // namespace made after exec the permitted set is full, so the bounding

@@ -56,8 +56,9 @@ pub fn prepare(spec: &Spec, process: &Process, s: Settings) -> Result<Exec> {
         exec::load_seccomp(&filter, agent.take())?;
     }
     let user = process.user();
+    let entered = cwd::before_user(process.cwd())?;
     identity::become_user(user, process.capabilities().as_ref(), s.setgroups)?;
-    cwd::enter(process.cwd())?;
+    cwd::after_user(process.cwd(), entered)?;
     let mask = user.umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();

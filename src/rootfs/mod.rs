@@ -119,6 +119,7 @@ fn enter_root(plan: &InitPlan, own_mntns: bool, requested: Option<MsFlags>) -> R
     .ctx(|| "opening rootfs".into())?;
     nix::unistd::fchdir(&dir).ctx(|| "chdir to rootfs".into())?;
     if plan.no_pivot {
+        hide_host_proc_and_sys(&plan.rootfs)?;
         mount(Some("."), "/", none, MsFlags::MS_MOVE, none).ctx(|| "moving rootfs to /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     } else if own_mntns {
@@ -143,6 +144,31 @@ fn enter_root(plan: &InitPlan, own_mntns: bool, requested: Option<MsFlags>) -> R
     )
     .ctx(|| "opening /".into())?;
     Ok(root)
+}
+
+/// --no-pivot keeps the host's mounts under the new root, out of reach but
+/// there: a full proc or sysfs among them would let a process in a new user
+/// namespace mount another one (the kernel takes any visible full instance
+/// as leave to). Detach them, or cover them where that fails (runc's
+/// msMoveRoot).
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let mounts = crate::mountinfo::read().ctx(|| "reading mountinfo".into())?;
+    let mut points: Vec<&Path> = mounts
+        .iter()
+        .filter(|e| matches!(e.fs_type.as_str(), "proc" | "sysfs"))
+        .map(|e| e.mount_point.as_path())
+        .filter(|p| !p.starts_with(rootfs))
+        .collect();
+    // Deepest first, so a covered parent does not hide a child from us.
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    let none: Option<&str> = None;
+    for p in points {
+        if umount2(p, MntFlags::MNT_DETACH).is_err() {
+            mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, none)
+                .ctx(|| format!("covering {} before moving the root", p.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// linux.rootfsPropagation, if set.

@@ -61,7 +61,8 @@ fn apply(
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
-    let no_netns = !crate::namespaces::is_new(spec, LinuxNamespaceType::Network);
+    // A network namespace of its own, new or joined, may mount a sysfs.
+    let no_netns = !crate::namespaces::has(spec, LinuxNamespaceType::Network);
 
     if let Some(tree) = idmapped {
         return attach(root, tree, dest, &opts);
@@ -86,50 +87,75 @@ fn apply(
             bind(root, Path::new("/sys"), dest, &o)
         }
         "cgroup" | "cgroup2" => mount_cgroup(root, dest, &opts, spec, plan),
-        _ => {
-            let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
-                .ctx(|| format!("creating {}", dest.display()))?;
-            let source = m.source().as_deref().map(cpath).transpose()?;
-            let mut data = opts.data.clone();
-            // As runc: proc and sysfs keep their own labels, and mqueue
-            // takes no context= option (its root is labelled below).
-            let label = plan.mount_label.as_deref();
-            if let Some(l) = label
-                && !matches!(typ, "proc" | "sysfs" | "mqueue")
-            {
-                data.push(context_option(l));
-            }
-            let data = (!data.is_empty())
-                .then(|| cstr(&data.join(",")))
-                .transpose()?;
-            let mut flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
-            if dest == Path::new("/dev") {
-                // The device nodes go in first; `finish` makes it read-only.
-                flags &= !libc::MS_RDONLY;
-            }
-            if opts.copy_up {
-                return copy_up_mount(root, &target, dest, typ, flags, data.as_deref(), &opts);
-            }
-            sys::mount_fd(
-                source.as_deref().or(Some(c"none")),
-                target.as_raw_fd(),
-                Some(&cstr(typ)?),
-                flags,
-                data.as_deref(),
-            )
-            .ctx(|| "mount".into())?;
-            if let Some(l) = label
-                && typ == "mqueue"
-            {
-                let top =
-                    paths::open_in_root(root.as_raw_fd(), dest, libc::O_RDONLY | libc::O_DIRECTORY)
-                        .ctx(|| format!("reopening {}", dest.display()))?;
-                sys::fsetxattr(top.as_raw_fd(), c"security.selinux", l.as_bytes())
-                    .ctx(|| "labelling the mqueue mount (linux.mountLabel)".into())?;
-            }
-            after_mount(root, dest, &opts)
-        }
+        _ => new_filesystem(root, m, typ, &opts, plan),
     }
+}
+
+/// Any other filesystem: a fresh instance on the resolved destination.
+fn new_filesystem(
+    root: &OwnedFd,
+    m: &Mount,
+    typ: &str,
+    opts: &Parsed,
+    plan: &InitPlan,
+) -> Result<()> {
+    let dest = m.destination();
+    let existing = existing_mode(root, dest);
+    let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
+        .ctx(|| format!("creating {}", dest.display()))?;
+    let source = m.source().as_deref().map(cpath).transpose()?;
+    let mut data = opts.data.clone();
+    // A tmpfs over a directory the image has keeps that directory's mode
+    // unless the options give one (runc, #4973).
+    if typ == "tmpfs"
+        && let Some(mode) = existing
+        && !data.iter().any(|d| d.starts_with("mode="))
+    {
+        data.push(format!("mode={mode:o}"));
+    }
+    // As runc: proc and sysfs keep their own labels, and mqueue takes no
+    // context= option (its root is labelled below).
+    let label = plan.mount_label.as_deref();
+    if let Some(l) = label
+        && !matches!(typ, "proc" | "sysfs" | "mqueue")
+    {
+        data.push(context_option(l));
+    }
+    let data = (!data.is_empty())
+        .then(|| cstr(&data.join(",")))
+        .transpose()?;
+    let mut flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+    if dest == Path::new("/dev") {
+        // The device nodes go in first; `finish` makes it read-only.
+        flags &= !libc::MS_RDONLY;
+    }
+    if opts.copy_up {
+        return copy_up_mount(root, &target, dest, typ, flags, data.as_deref(), opts);
+    }
+    sys::mount_fd(
+        source.as_deref().or(Some(c"none")),
+        target.as_raw_fd(),
+        Some(&cstr(typ)?),
+        flags,
+        data.as_deref(),
+    )
+    .ctx(|| "mount".into())?;
+    if let Some(l) = label
+        && typ == "mqueue"
+    {
+        let top = paths::open_in_root(root.as_raw_fd(), dest, libc::O_RDONLY | libc::O_DIRECTORY)
+            .ctx(|| format!("reopening {}", dest.display()))?;
+        sys::fsetxattr(top.as_raw_fd(), c"security.selinux", l.as_bytes())
+            .ctx(|| "labelling the mqueue mount (linux.mountLabel)".into())?;
+    }
+    after_mount(root, dest, opts)
+}
+
+/// The permission bits of the directory at `dest`, if the image has one.
+fn existing_mode(root: &OwnedFd, dest: &Path) -> Option<u32> {
+    let fd = paths::open_in_root(root.as_raw_fd(), dest, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+    let st = nix::sys::stat::fstat(&fd).ok()?;
+    Some(st.st_mode & 0o7777)
 }
 
 /// proc and sysfs go only on a real directory (or where nothing is yet):

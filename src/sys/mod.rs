@@ -30,7 +30,11 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> nix::Result<Forked> {
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = &mut pidfd as *mut libc::c_int as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
+    // With CLONE_PARENT the child inherits our exit signal (clone3 refuses
+    // one of its own then).
+    if flags & libc::CLONE_PARENT as u64 == 0 {
+        args.exit_signal = libc::SIGCHLD as u64;
+    }
     if let Some(fd) = cgroup {
         args.flags |= 0x200000000u64;
         args.cgroup = fd as u64;
@@ -211,14 +215,6 @@ pub fn memfd_create(name: &CStr, flags: u32) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
-/// A NULL-terminated pointer array for execve, borrowing `strs`.
-fn null_terminated(strs: &[&CStr]) -> Vec<*const libc::c_char> {
-    strs.iter()
-        .map(|s| s.as_ptr())
-        .chain([std::ptr::null()])
-        .collect()
-}
-
 /// An argv or envp array built before fork, so that the child can exec
 /// without allocating (only async-signal-safe work between clone and exec).
 pub struct CArray {
@@ -289,16 +285,6 @@ pub fn execve_prepared(path: &CStr, argv: &CArray, envp: &CArray) -> Errno {
     // CArrays, which outlive the call.
     unsafe {
         libc::execve(path.as_ptr(), argv.ptrs.as_ptr(), envp.ptrs.as_ptr());
-    }
-    Errno::last()
-}
-
-/// execve(2). Returns only on failure.
-pub fn execve(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Errno {
-    let (argv, envp) = (null_terminated(argv), null_terminated(envp));
-    // SAFETY: as for fexecve.
-    unsafe {
-        libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
     }
     Errno::last()
 }
