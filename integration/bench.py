@@ -83,25 +83,45 @@ class Hugetlb:
     def restore(self):
         if not self.moved:
             return
-        quiet("umount /sys/fs/cgroup/hugetlb")
-        quiet("rmdir /sys/fs/cgroup/hugetlb")
+        # The kernel frees a v1 hierarchy only if it has no child cgroup,
+        # dying ones included, when its last mount goes: an unmount that
+        # races a dying cgroup leaves the hierarchy alive and unmounted.
+        # Mount it again (the same hierarchy comes back), wait for its
+        # children to go, and unmount until hugetlb is back on cgroup v2.
         ctrls = f"{UNIFIED}/cgroup.controllers"
-        for _ in range(600):
-            if "hugetlb" in open(ctrls).read().split():
-                break
-            time.sleep(0.5)
-        if "hugetlb" in open(ctrls).read().split():
+        mnt = "/sys/fs/cgroup/hugetlb"
+        for _ in range(60):
+            for root, dirs, _ in os.walk(mnt, topdown=False):
+                for d in dirs:
+                    try:
+                        os.rmdir(os.path.join(root, d))
+                    except OSError:
+                        pass
+            quiet(f"umount {mnt}")
+            quiet(f"rmdir {mnt}")
+            for _ in range(10):
+                if "hugetlb" in open(ctrls).read().split():
+                    break
+                time.sleep(0.1)
+            else:
+                os.makedirs(mnt, exist_ok=True)
+                quiet(f"mount -t cgroup -o hugetlb cgroup {mnt}")
+                time.sleep(0.5)
+                continue
             if self.enabled:
                 open(f"{UNIFIED}/cgroup.subtree_control", "w").write("+hugetlb")
-        else:
-            print("bench: warning: hugetlb is not back on cgroup v2 yet", file=sys.stderr)
+            return
+        print("bench: warning: hugetlb is not back on cgroup v2", file=sys.stderr)
 
 
 def hyperfine(cmd, runs, prepare=None, warmup=2):
-    """Median seconds of `cmd` over `runs` (hyperfine)."""
+    """Median seconds of `cmd` over `runs` (hyperfine). A command without
+    shell syntax runs without a shell (-N): no shell start-up to subtract."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         args = ["hyperfine", "--style", "none", "--warmup", str(warmup), "--runs", str(runs),
                 "--export-json", out.name]
+        if not any(c in cmd for c in "&|>;"):
+            args.append("-N")
         if prepare:
             args += ["--prepare", prepare]
         subprocess.run(args + [cmd], check=True, stdout=subprocess.DEVNULL)
@@ -151,11 +171,15 @@ def rss_of_created_init(rt, cmd, bundle, root):
 
 def peak_rss_of_create(binary, bundle, root, cid):
     quiet(f"{binary} --root {root} delete --force {cid}")
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", binary, "--root", root, "create",
-                          "--bundle", bundle, cid],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    # The result goes to a file: the container's init inherits create's
+    # stdio, so a pipe would stay open for as long as the container lives.
+    with tempfile.NamedTemporaryFile(mode="r") as out:
+        subprocess.run(["/usr/bin/time", "-o", out.name, "-f", "%M", binary, "--root", root,
+                        "create", "--bundle", bundle, cid],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        peak = int(out.read().strip().splitlines()[-1])
     quiet(f"{binary} --root {root} delete --force {cid}")
-    return int(out.stderr.strip().splitlines()[-1])
+    return peak
 
 
 def install(packages):
@@ -206,39 +230,41 @@ def main():
         bins = {"hull": hull, "crun": shutil.which("crun"), "runc": shutil.which("runc")}
         root = {rt: os.path.join(work, f"root-{rt}") for rt in runtimes}
 
+        # Container ids carry the runtime's name: without a cgroupsPath each
+        # runtime puts container ID in the cgroup /ID, and two runtimes'
+        # containers must never share one.
         def rt_cmd(rt):
             return f"{bins[rt]} --root {root[rt]}"
 
         per = rounds("cycle", runtimes, lambda rt: (
-            f"{rt_cmd(rt)} create --bundle {bundle} b && {rt_cmd(rt)} start b && "
-            f"{rt_cmd(rt)} delete --force b"), n_rounds, runs)
+            f"{rt_cmd(rt)} create --bundle {bundle} b-{rt} && {rt_cmd(rt)} start b-{rt} && "
+            f"{rt_cmd(rt)} delete --force b-{rt}"), n_rounds, runs)
         rows += summary("create+start+delete", per)
-        per = rounds("run", runtimes, lambda rt: f"{rt_cmd(rt)} run --bundle {bundle} r",
+        per = rounds("run", runtimes, lambda rt: f"{rt_cmd(rt)} run --bundle {bundle} r-{rt}",
                      n_rounds, runs)
         rows += summary("run", per)
 
         for rt in runtimes:
-            sh(f"{rt_cmd(rt)} run -d --bundle {sleeper} x >/dev/null")
-        per = rounds("exec", runtimes, lambda rt: f"{rt_cmd(rt)} exec x true", n_rounds, runs)
+            sh(f"{rt_cmd(rt)} run -d --bundle {sleeper} x-{rt} >/dev/null")
+        per = rounds("exec", runtimes, lambda rt: f"{rt_cmd(rt)} exec x-{rt} true", n_rounds, runs)
         rows += summary("exec true", per)
         for rt in runtimes:
-            quiet(f"{rt_cmd(rt)} delete --force x")
+            quiet(f"{rt_cmd(rt)} delete --force x-{rt}")
 
         for rt in runtimes:
-            sh(f"seq {many} | xargs -P 4 -I{{}} {rt_cmd(rt)} create --bundle {sleeper} m{{}} >/dev/null")
-        mid = f"m{many // 2}"
-        per = rounds("state", runtimes, lambda rt: f"{rt_cmd(rt)} state {mid} >/dev/null",
+            sh(f"seq {many} | xargs -P 4 -I{{}} {rt_cmd(rt)} create --bundle {sleeper} m{{}}-{rt} >/dev/null")
+        per = rounds("state", runtimes, lambda rt: f"{rt_cmd(rt)} state m{many // 2}-{rt}",
                      n_rounds, runs)
         rows += summary(f"state ({many} present)", per)
-        per = rounds("list", runtimes, lambda rt: f"{rt_cmd(rt)} list >/dev/null",
+        per = rounds("list", runtimes, lambda rt: f"{rt_cmd(rt)} list",
                      n_rounds, runs)
         rows += summary(f"list ({many} present)", per)
         for rt in runtimes:
-            sh(f"seq {many} | xargs -P 4 -I{{}} {rt_cmd(rt)} delete --force m{{}}")
+            sh(f"seq {many} | xargs -P 4 -I{{}} {rt_cmd(rt)} delete --force m{{}}-{rt}")
 
         per = rounds("burst", runtimes, lambda rt: (
-            f"seq {many} | xargs -P {many} -I{{}} {rt_cmd(rt)} create --bundle {sleeper} p{{}} "
-            f">/dev/null && seq {many} | xargs -P {many} -I{{}} {rt_cmd(rt)} delete --force p{{}}"),
+            f"seq {many} | xargs -P {many} -I{{}} {rt_cmd(rt)} create --bundle {sleeper} p{{}}-{rt} "
+            f">/dev/null && seq {many} | xargs -P {many} -I{{}} {rt_cmd(rt)} delete --force p{{}}-{rt}"),
             n_rounds, max(1, runs // 5))
         rows += summary(f"{many} parallel creates+deletes", per)
 
@@ -248,12 +274,13 @@ def main():
 
         mem = []
         for rt in runtimes:
-            rss, pss = rss_of_created_init(rt, rt_cmd(rt), sleeper, root[rt])
+            rss, pss = rss_of_created_init(rt, bins[rt], sleeper, root[rt])
             peak = peak_rss_of_create(bins[rt], sleeper, root[rt], f"peak-{rt}")
             size = os.path.getsize(bins[rt])
             mem.append((rt, peak, rss, pss, size))
     finally:
-        hugetlb.restore()
+        # Every container goes first: a hugetlb hierarchy that still holds
+        # cgroups when it is unmounted is not given back to cgroup v2.
         for rt in ["hull", "crun", "runc"]:
             b = {"hull": hull, "crun": "crun", "runc": "runc"}[rt]
             r = os.path.join(work, f"root-{rt}")
@@ -262,6 +289,7 @@ def main():
                                      text=True).stdout.split()
                 for i in ids:
                     quiet(f"{b} --root {r} delete --force {i}")
+        hugetlb.restore()
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [f"rounds {n_rounds} x {runs} runs each (medians; ratio = median of per-round ratios to crun)",
