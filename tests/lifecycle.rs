@@ -477,3 +477,34 @@ fn verbs_not_built_yet_say_so() {
         );
     }
 }
+
+/// A created container's init may wait for `start` for long: it gives back
+/// the pages it mapped only to set the container up (its code stays in the
+/// page cache, shared), so it holds little more than its own heap and
+/// stack. crun's waiting init holds about 2.3 MB here, hull's about 0.6.
+#[test]
+fn created_init_holds_little_memory() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    let id = b.id("rss");
+    b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} missing in {status}"))
+    };
+    let (rss, file) = (kib("VmRSS:"), kib("RssFile:"));
+    b.ok(&["start", &id]);
+    b.wait_status(&id, "stopped");
+    b.ok(&["delete", &id]);
+    assert!(
+        rss < 1536,
+        "created init holds {rss} KiB (file-backed {file} KiB)"
+    );
+    assert!(file < 512, "created init maps {file} KiB of files");
+}

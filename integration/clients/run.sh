@@ -5,7 +5,7 @@
 # Debian 12's packages, each on private state torn down afterwards.
 #   run.sh [SUITE[/GLOB]...]      suites: podman ctr cri docker (default all)
 #   RUNTIME=hull (default)|runc|crun   the runtime the callers drive
-#   HULL=PATH                          hull's binary (./target/release/hull)
+#   HULL=PATH                          hull's binary (./target/$(rustc host triple)/release/hull, as make builds it)
 #   REPEAT=N                           run each scenario N times (flake hunting)
 # One line per scenario (ok, XFAIL, XPASS, FAIL) and a summary; exits
 # non-zero on any FAIL or XPASS. What hull is known to lack is marked, with
@@ -19,7 +19,7 @@ all_suites=(podman ctr cri docker)
 
 RUNTIME=${RUNTIME:-hull}
 case $RUNTIME in
-hull) RT_BIN=${HULL:-$PWD/target/release/hull} ;;
+hull) RT_BIN=${HULL:-$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/hull} ;;
 runc) RT_BIN=/usr/sbin/runc ;;
 crun) RT_BIN=/usr/bin/crun ;;
 *)

@@ -200,11 +200,20 @@ impl Manager for FsManager {
         self.v2_fd.as_ref().map(|f| f.as_raw_fd())
     }
 
+    fn self_join_files(&self) -> Result<Vec<(OwnedFd, PathBuf)>> {
+        let open = |dir: &PathBuf| {
+            let path = dir.join("tasks");
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map(|f| (OwnedFd::from(f), dir.clone()))
+                .map_err(|e| CgroupError::io("open", &path, e))
+        };
+        self.paths.v1.iter().map(|(_, dir)| open(dir)).collect()
+    }
+
     fn add_task(&self, pid: i32) -> Result<()> {
         let pid = pid.to_string();
-        for (_, dir) in &self.paths.v1 {
-            files::write(dir, "cgroup.procs", &pid)?;
-        }
         if self.v2_fd.is_none()
             && let Some(dir) = &self.paths.v2
         {
@@ -357,6 +366,12 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 
 /// Remove a cgroup and any cgroups the container made below it.
 fn rmdir_tree(dir: &Path) -> Result<()> {
+    // Usually there is nothing below: one rmdir, no directory listing.
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for sub in subdirs(dir) {
         rmdir_tree(&sub)?;
     }

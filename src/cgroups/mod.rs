@@ -18,7 +18,7 @@ mod stats;
 mod v1;
 mod v2;
 
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
@@ -68,7 +68,12 @@ pub trait Manager {
     fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()>;
     /// A directory fd for clone3's CLONE_INTO_CGROUP, when the driver has one.
     fn clone_into(&self) -> Option<RawFd>;
-    /// Move `pid` into every hierarchy clone3 did not already place it in.
+    /// The hierarchies a new task joins by itself, before it runs anything
+    /// else: cgroup v1 `tasks` files, opened write-only with our
+    /// credentials, each with its directory.
+    fn self_join_files(&self) -> Result<Vec<(OwnedFd, PathBuf)>>;
+    /// Move `pid` into every hierarchy neither clone3 placed it in nor it
+    /// joined by itself (through `self_join_files`).
     fn add_task(&self, pid: i32) -> Result<()>;
     /// Change the limits of a running container (devices excepted: the
     /// rules set at creation stay, as with runc).

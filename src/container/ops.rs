@@ -36,6 +36,9 @@ impl Container {
     /// The poststart hooks, once the container's process was exec'd; a
     /// failure stops the container (runtime-spec 1.3).
     pub fn poststart(&self) -> anyhow::Result<()> {
+        if self.state.late_hooks.is_some_and(|h| !h.poststart) {
+            return Ok(());
+        }
         let spec = self.saved_spec()?;
         if crate::hooks::of(&spec, crate::hooks::Phase::Poststart).is_empty() {
             return Ok(());

@@ -55,6 +55,18 @@ pub struct State {
     /// mounts hull makes in the host's namespace under the rootfs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_mounts: Option<HostMounts>,
+    /// Which of the hooks run after create the saved config has: start,
+    /// run and delete read and parse the config only for them. None in a
+    /// record of an older hull: then they always read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_hooks: Option<LateHooks>,
+}
+
+/// The poststart and poststop hooks, present or not.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LateHooks {
+    pub poststart: bool,
+    pub poststop: bool,
 }
 
 /// What a container without its own mount namespace mounts on the host:
@@ -85,6 +97,7 @@ impl State {
             intel_rdt: None,
             no_new_keyring: false,
             host_mounts: None,
+            late_hooks: None,
         }
     }
 

@@ -21,8 +21,10 @@ use crate::sys;
 pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
     // The poststop hooks come from the config create saw; read it while
     // the directory is still there.
-    let spec: Option<oci_spec::runtime::Spec> = super::state::read_config(dir)
-        .ok()
+    let none = state.late_hooks.is_some_and(|h| !h.poststop);
+    let spec: Option<oci_spec::runtime::Spec> = (!none)
+        .then(|| super::state::read_config(dir).ok())
+        .flatten()
         .and_then(|raw| serde_json::from_slice(&raw).ok());
     let cg = FsManager::from_paths(state.cgroup.clone());
     kill_init(state, &cg);

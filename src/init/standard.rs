@@ -38,6 +38,10 @@ pub fn run(chan: &Channel, plan: InitPlan) -> (StageError, Option<Channel>) {
         Ok(r) => r,
         Err(e) => return (e, None),
     };
+    if ready.start.is_some() {
+        // Waiting in "created" may last: hold no more memory than needed.
+        sys::shed_mapped_memory();
+    }
     let conn = match ready.start.as_ref().map(accept_start).transpose() {
         Ok(c) => c,
         Err(e) => return (e, None),

@@ -62,6 +62,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         sealed::protected_self(opts.root).context("protecting hull's binary for the exec stage")?,
         fds.min_fd,
     )?;
+    let cgroup_joins = spawn::cgroup_joins(&cg, fds.min_fd)?;
     let child = spawn::Child {
         exe: exe.as_raw_fd(),
         keep: [theirs.as_raw_fd(), init.as_raw_fd(), root.as_raw_fd()]
@@ -73,9 +74,10 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         chan: &theirs,
         parent_end: ours.as_raw_fd(),
         wait_for_maps: false,
+        join: &cgroup_joins,
     };
     let (child_pid, child_pidfd) = spawn::spawn(&child, 0, cg.clone_into())?;
-    drop(theirs);
+    drop((theirs, cgroup_joins));
     let plan = ExecPlan {
         id: c.state.id.clone(),
         config: serde_json::to_string(spec)?,

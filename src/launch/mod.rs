@@ -184,6 +184,11 @@ fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &FsManager) -> Res
     state.own_pid_ns = namespaces::is_new(spec, LinuxNamespaceType::Pid);
     state.no_new_keyring = opts.no_new_keyring;
     state.cgroup = cg.paths().clone();
+    let has = |phase| !crate::hooks::of(spec, phase).is_empty();
+    state.late_hooks = Some(crate::container::LateHooks {
+        poststart: has(crate::hooks::Phase::Poststart),
+        poststop: has(crate::hooks::Phase::Poststop),
+    });
     if !namespaces::has(spec, LinuxNamespaceType::Mount) {
         let before =
             crate::mountinfo::mounts_under(&bundle.rootfs).context("reading the mount table")?;
@@ -230,6 +235,7 @@ fn build(
         sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).context("becoming child subreaper")?;
     }
     let ns = namespaces::plan(&bundle.spec);
+    let join = spawn::cgroup_joins(cg, fds.min_fd)?;
     let child = spawn::Child {
         exe: exe.as_raw_fd(),
         keep: [child_end.as_raw_fd()]
@@ -242,9 +248,10 @@ fn build(
         chan: &child_end,
         parent_end: chan.as_raw_fd(),
         wait_for_maps: ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
+        join: &join,
     };
     let (pid, pidfd) = spawn::spawn(&child, ns.clone_flags, cg.clone_into())?;
-    drop(child_end);
+    drop((child_end, join));
     crate::debug!(
         "init stage {pid} cloned (flags {:#x}) into {:?}",
         ns.clone_flags,

@@ -27,6 +27,54 @@ pub struct Child<'a> {
     /// Wait for the parent's "maps written" byte, then become root of the
     /// new user namespace, before exec (which computes capabilities).
     pub wait_for_maps: bool,
+    /// cgroup v1 `tasks` files, opened by the parent, that the child writes
+    /// "0" to first of all (see `CgroupJoin`).
+    pub join: &'a [CgroupJoin],
+}
+
+/// A cgroup v1 hierarchy the child moves itself into. Moving another
+/// process by pid takes the kernel's global threadgroup lock for writing,
+/// which waits for an RCU grace period (5-15 ms here, per hierarchy burst);
+/// a single-threaded task moving itself ("0" into `tasks`) skips it. The
+/// kernel checks the credentials of whoever opened the file (ours), so
+/// this works from a new user namespace too.
+pub struct CgroupJoin {
+    pub tasks: OwnedFd,
+    /// "joining cgroup DIR", JSON-escaped, for the error report.
+    pub what: Vec<u8>,
+}
+
+/// The joins for the hierarchies of `cg`, their fds at `min_fd` or above
+/// (below are the caller's preserved fds).
+pub fn cgroup_joins(cg: &impl crate::cgroups::Manager, min_fd: RawFd) -> Result<Vec<CgroupJoin>> {
+    let files = cg
+        .self_join_files()
+        .context("opening the cgroup's tasks file")?;
+    files
+        .into_iter()
+        .map(|(fd, dir)| Ok(CgroupJoin::new(crate::channel::raise(fd, min_fd)?, &dir)))
+        .collect()
+}
+
+impl CgroupJoin {
+    pub fn new(tasks: OwnedFd, dir: &std::path::Path) -> CgroupJoin {
+        let mut text = format!("joining cgroup {}", dir.display());
+        if text.len() > 400 {
+            let mut cut = 400;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        let quoted = serde_json::to_string(&text).unwrap_or_default();
+        let what = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .unwrap_or("joining cgroup")
+            .as_bytes()
+            .to_vec();
+        CgroupJoin { tasks, what }
+    }
 }
 
 /// Clone the child with `flags`, into `cgroup` when given. Returns its pid
@@ -56,6 +104,15 @@ fn run_child(
     argv: &sys::CArray,
     envp: &sys::CArray,
 ) -> ! {
+    // Into our cgroups before anything else runs in this process.
+    for j in child.join {
+        // SAFETY: write is async-signal-safe; the buffer is a static byte.
+        if unsafe { libc::write(j.tasks.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+            report_failure(child.chan, &j.what, nix::errno::Errno::last_raw());
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(1) }
+        }
+    }
     // SAFETY: close is async-signal-safe; the fd is our copy of the
     // parent's end, which nothing in this process uses.
     unsafe { libc::close(child.parent_end) };
@@ -91,15 +148,17 @@ fn run_child(
     } else {
         nix::errno::Errno::EBADF
     };
-    report_exec_failure(child.chan, err as i32);
+    report_failure(child.chan, b"executing the init stage", err as i32);
     // SAFETY: _exit skips the parent image's atexit handlers.
     unsafe { libc::_exit(1) }
 }
 
-/// Send `FromInit::Error` for a failed exec of the stage, formatted on the
-/// stack: the channel's framing (u32 length, JSON) without allocating.
-fn report_exec_failure(chan: &Channel, errno: i32) {
-    let mut body = [0u8; 96];
+/// Send `FromInit::Error` "WHAT: strerror" for a failure in the child,
+/// formatted on the stack: the channel's framing (u32 length, JSON)
+/// without allocating. `what` is JSON-escaped already; the descriptions
+/// are static strings without characters JSON would escape.
+fn report_failure(chan: &Channel, what: &[u8], errno: i32) {
+    let mut body = [0u8; 600];
     let mut n = 0;
     let mut put = |bytes: &[u8]| {
         let end = (n + bytes.len()).min(body.len());
@@ -108,12 +167,14 @@ fn report_exec_failure(chan: &Channel, errno: i32) {
     };
     let mut digits = [0u8; 12];
     let num = decimal(errno, &mut digits);
-    put(br#"{"Error":{"msg":"executing the init stage: errno "#);
-    put(num);
+    put(br#"{"Error":{"msg":""#);
+    put(&what[..what.len().min(440)]);
+    put(b": ");
+    put(nix::errno::Errno::from_raw(errno).desc().as_bytes());
     put(br#"","errno":"#);
     put(num);
     put(b"}}");
-    let mut frame = [0u8; 100];
+    let mut frame = [0u8; 604];
     frame[..4].copy_from_slice(&(n as u32).to_le_bytes());
     frame[4..4 + n].copy_from_slice(&body[..n]);
     let _ = nix::unistd::write(chan, &frame[..4 + n]);
@@ -147,12 +208,23 @@ mod tests {
     #[test]
     fn exec_failure_report_is_a_channel_message() {
         let (a, b) = Channel::pair(3).unwrap();
-        report_exec_failure(&a, 13);
+        report_failure(&a, b"executing the init stage", 13);
         match b.recv::<FromInit>().unwrap() {
             FromInit::Error(e) => {
                 assert_eq!(e.errno, Some(13));
-                assert_eq!(e.msg, "executing the init stage: errno 13");
+                assert_eq!(e.msg, "executing the init stage: Permission denied");
             }
+            other => panic!("{other:?}"),
+        }
+        let dir = std::path::Path::new("/sys/fs/cgroup/cpu/a\"b");
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        let join = CgroupJoin::new(devnull.into(), dir);
+        report_failure(&a, &join.what, libc::ENOSPC);
+        match b.recv::<FromInit>().unwrap() {
+            FromInit::Error(e) => assert_eq!(
+                e.msg,
+                "joining cgroup /sys/fs/cgroup/cpu/a\"b: No space left on device"
+            ),
             other => panic!("{other:?}"),
         }
         let mut buf = [0u8; 12];

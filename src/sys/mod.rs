@@ -464,3 +464,56 @@ pub fn personality(persona: libc::c_ulong) -> nix::Result<()> {
     check(unsafe { libc::personality(persona) } as libc::c_long)?;
     Ok(())
 }
+
+/// Give back what a process that will sleep for long (the init waiting
+/// for `start`) holds only because it ran: free heap goes back to the
+/// kernel, and the page-table entries of every read-only segment of the
+/// loaded objects (code, read-only data) are dropped. Those pages stay in
+/// the page cache, shared with every other hull; touching one again maps
+/// it back from there. Segments the loader may have written (data, RELRO)
+/// are left alone: for them the private copy is the only copy.
+pub fn shed_mapped_memory() {
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
+    // SAFETY: dl_iterate_phdr calls `drop_readonly` with valid program
+    // headers of each loaded object while holding the loader's lock; the
+    // callback touches nothing but those headers and makes one syscall.
+    unsafe { libc::dl_iterate_phdr(Some(drop_readonly), std::ptr::null_mut()) };
+}
+
+extern "C" fn drop_readonly(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    _data: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: the loader passes a valid dl_phdr_info whose dlpi_phdr points
+    // at dlpi_phnum program headers (see dl_iterate_phdr(3)).
+    let (base, phdrs) = unsafe {
+        let info = &*info;
+        if info.dlpi_phdr.is_null() {
+            return 0;
+        }
+        (
+            info.dlpi_addr as usize,
+            std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize),
+        )
+    };
+    let page = 4096usize;
+    for ph in phdrs {
+        if ph.p_type != libc::PT_LOAD || ph.p_flags & libc::PF_W != 0 || ph.p_memsz == 0 {
+            continue;
+        }
+        // Only whole pages inside the segment: a page shared with a writable
+        // neighbour must keep its private copy.
+        let start = (base + ph.p_vaddr as usize).div_ceil(page) * page;
+        let end = (base + (ph.p_vaddr + ph.p_filesz) as usize) / page * page;
+        if end > start {
+            // SAFETY: [start, end) lies inside a read-only, file-backed
+            // segment of a loaded object: MADV_DONTNEED only drops page-table
+            // entries there, and any later access faults the unchanged file
+            // contents back in.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+    }
+    0
+}
