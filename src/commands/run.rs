@@ -27,6 +27,7 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         lock,
         chan,
         console,
+        exe,
     } = created;
     drop(lock);
     let started = (|| -> Result<Option<std::os::fd::OwnedFd>> {
@@ -37,6 +38,7 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         if let Some(chan) = &chan {
             launch::wait_exec(chan)?;
         }
+        drop(exe);
         store.load(&a.create.id)?.poststart()?;
         Ok(master)
     })();

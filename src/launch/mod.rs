@@ -62,6 +62,10 @@ pub struct Created {
     pub chan: Option<Channel>,
     /// Foreground with a terminal hull proxies: the pty master arrives here.
     pub console: Option<UnixStream>,
+    /// Foreground: hull's protected copy, held until the init has exec'd,
+    /// so that the last reference to its private mount (and the mount's
+    /// teardown) is ours, not the init's execve's.
+    pub exe: Option<OwnedFd>,
 }
 
 /// For a foreground container: wait until its init has exec'd the process.
@@ -101,14 +105,15 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         child_end,
         theirs,
     )
-    .and_then(|pidfd| finish(&mut rec, &opts, &pidfd).map(|()| pidfd));
+    .and_then(|(pidfd, exe)| finish(&mut rec, &opts, &pidfd).map(|()| (pidfd, exe)));
     match made {
-        Ok(pidfd) => Ok(Created {
+        Ok((pidfd, exe)) => Ok(Created {
             pid: rec.state.pid,
             pidfd,
             lock: rec.into_lock(),
             chan: opts.foreground.then_some(parent_end),
             console: ours,
+            exe: opts.foreground.then_some(exe),
         }),
         Err(e) => {
             rec.abandon();
@@ -212,7 +217,7 @@ fn build(
     chan: &Channel,
     child_end: Channel,
     own_console: Option<UnixStream>,
-) -> Result<OwnedFd> {
+) -> Result<(OwnedFd, OwnedFd)> {
     let linux = bundle.spec.linux().as_ref();
     let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
     if cg.paths() != &rec.state.cgroup {
@@ -267,7 +272,7 @@ fn build(
     plan.seccomp_agent_fd = agent.as_ref().map(|f| f.as_raw_fd());
     let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan)?;
     drop((console, start, agent));
-    Ok(grandchild.unwrap_or(pidfd))
+    Ok((grandchild.unwrap_or(pidfd), exe))
 }
 
 /// The init waits on this listening socket until `start` connects; the
