@@ -482,6 +482,42 @@ fn tmpfs_mode_option_and_the_mount_points_mode() {
     }
 }
 
+/// Mounts are made in the config's order: a bind whose source lies in the
+/// rootfs, under an earlier mount's destination, binds what that mount put
+/// there (here a tmpfs), as runc does, not the image's directory below it.
+#[test]
+fn a_bind_source_in_the_rootfs_sees_the_earlier_mounts() {
+    require_root!();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "touch /mnt/a/x && ls /mnt/b && grep -E ' /mnt/(a|b) ' /proc/self/mountinfo | cut -d' ' -f5,9",
+    ]);
+    let rootfs = b.private_rootfs();
+    for d in ["mnt/a", "mnt/b"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    b.config["root"]["readonly"] = json!(false);
+    let source = rootfs.join("mnt/a");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/mnt/a", "type": "tmpfs", "source": "tmpfs"}));
+    mounts.push(json!({
+        "destination": "/mnt/b", "type": "bind", "source": source, "options": ["rbind", "rw"]
+    }));
+    b.save();
+    let o = hull_run(&b, &b.id("bind-order"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "x\n/mnt/a tmpfs\n/mnt/b tmpfs\n");
+    assert!(
+        !rootfs.join("mnt/a/x").exists(),
+        "the file went to the tmpfs, not the image"
+    );
+    if let Some(r) = runc_run(&b, &b.id("bind-order-runc"), &[]) {
+        assert!(r.status.success(), "runc: {}", stderr(&r));
+        assert_eq!(stdout(&r), stdout(&o), "runc on the same bundle");
+    }
+}
+
 // --- 5. the cwd --------------------------------------------------------------
 
 /// A cwd only the container's user can reach (0700, the user's own): with
