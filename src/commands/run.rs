@@ -27,7 +27,7 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         lock,
         chan,
         console,
-        exe,
+        protected,
     } = created;
     drop(lock);
     let started = (|| -> Result<Option<std::os::fd::OwnedFd>> {
@@ -38,7 +38,7 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
         if let Some(chan) = &chan {
             launch::wait_exec(chan)?;
         }
-        drop(exe);
+        drop(protected);
         store.load(&a.create.id)?.poststart()?;
         Ok(master)
     })();

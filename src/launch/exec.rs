@@ -58,13 +58,12 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
     let console = handoff::console_fd(opts.console_socket, &opts.own_console, fds.min_fd)?;
     let init = raise_fd(init, fds.min_fd)?;
     let agent = super::seccomp_agent(spec, fds.min_fd)?;
-    let exe = raise_fd(
-        sealed::protected_self(opts.root).context("protecting hull's binary for the exec stage")?,
-        fds.min_fd,
-    )?;
+    // Held until the process has exec'd (see sealed::Protected).
+    let protected = sealed::protected(opts.root, fds.min_fd)
+        .context("protecting hull's binary for the exec stage")?;
     let cgroup_joins = spawn::cgroup_joins(&cg, fds.min_fd)?;
     let child = spawn::Child {
-        exe: exe.as_raw_fd(),
+        exe: protected.exe.as_raw_fd(),
         keep: [theirs.as_raw_fd(), init.as_raw_fd(), root.as_raw_fd()]
             .into_iter()
             .chain(console.as_ref().map(|c| c.as_raw_fd()))

@@ -19,6 +19,7 @@ mod spawn;
 pub use exec::{ExecOpts, exec};
 use handoff::PassedFds;
 pub use handoff::check_passed_fds;
+pub use sealed::Protected;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -65,7 +66,7 @@ pub struct Created {
     /// Foreground: hull's protected copy, held until the init has exec'd,
     /// so that the last reference to its private mount (and the mount's
     /// teardown) is ours, not the init's execve's.
-    pub exe: Option<OwnedFd>,
+    pub protected: Option<Protected>,
 }
 
 /// For a foreground container: wait until its init has exec'd the process.
@@ -105,15 +106,15 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
         child_end,
         theirs,
     )
-    .and_then(|(pidfd, exe)| finish(&mut rec, &opts, &pidfd).map(|()| (pidfd, exe)));
+    .and_then(|(pidfd, held)| finish(&mut rec, &opts, &pidfd).map(|()| (pidfd, held)));
     match made {
-        Ok((pidfd, exe)) => Ok(Created {
+        Ok((pidfd, held)) => Ok(Created {
             pid: rec.state.pid,
             pidfd,
             lock: rec.into_lock(),
             chan: opts.foreground.then_some(parent_end),
             console: ours,
-            exe: opts.foreground.then_some(exe),
+            protected: opts.foreground.then_some(held),
         }),
         Err(e) => {
             rec.abandon();
@@ -217,7 +218,7 @@ fn build(
     chan: &Channel,
     child_end: Channel,
     own_console: Option<UnixStream>,
-) -> Result<(OwnedFd, OwnedFd)> {
+) -> Result<(OwnedFd, sealed::Protected)> {
     let linux = bundle.spec.linux().as_ref();
     let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
     if cg.paths() != &rec.state.cgroup {
@@ -230,10 +231,8 @@ fn build(
     let proxied = own_console.is_some();
     let console = handoff::console_fd(opts.console_socket, &own_console, fds.min_fd)?;
     let agent = seccomp_agent(&bundle.spec, fds.min_fd)?;
-    let exe = raise_fd(
-        sealed::protected_self(&rec.root).context("protecting hull's binary for the init stage")?,
-        fds.min_fd,
-    )?;
+    let protected = sealed::protected(&rec.root, fds.min_fd)
+        .context("protecting hull's binary for the init stage")?;
     if opts.foreground {
         // The init may end up a grandchild (pid namespace joined by path):
         // make sure it is reparented to us, not to the host's init.
@@ -241,13 +240,20 @@ fn build(
     }
     let ns = namespaces::plan(&bundle.spec);
     let join = spawn::cgroup_joins(cg, fds.min_fd)?;
+    // A created init holds the private mount until its process execs, so
+    // the mount's teardown is not `create`'s (at exit) but the exec's,
+    // after the start connection closed; a foreground run holds it itself.
+    let mount = (!opts.foreground)
+        .then(|| protected.mount.as_ref().map(|m| m.as_raw_fd()))
+        .flatten();
     let child = spawn::Child {
-        exe: exe.as_raw_fd(),
+        exe: protected.exe.as_raw_fd(),
         keep: [child_end.as_raw_fd()]
             .into_iter()
             .chain(console.as_ref().map(|c| c.as_raw_fd()))
             .chain(start.as_ref().map(|f| f.as_raw_fd()))
             .chain(agent.as_ref().map(|f| f.as_raw_fd()))
+            .chain(mount)
             .collect(),
         extra_fds: fds.count,
         chan: &child_end,
@@ -272,7 +278,7 @@ fn build(
     plan.seccomp_agent_fd = agent.as_ref().map(|f| f.as_raw_fd());
     let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan)?;
     drop((console, start, agent));
-    Ok((grandchild.unwrap_or(pidfd), exe))
+    Ok((grandchild.unwrap_or(pidfd), protected))
 }
 
 /// The init waits on this listening socket until `start` connects; the

@@ -17,17 +17,45 @@ use nix::errno::Errno;
 
 use crate::sys;
 
-/// An fd of hull that execveat can run and nothing can write through.
+/// hull's protected copy: `exe` is an fd of hull that execveat can run and
+/// nothing can write through. With the overlay, `mount` is the private
+/// mount's root: closing the last fd of it dissolves the mount, and the
+/// mount's (and later the overlay's) teardown waits for an expedited RCU
+/// grace period, so whoever closes last should be off every path a caller
+/// waits on (see docs/performance.md).
+pub struct Protected {
+    pub exe: OwnedFd,
+    pub mount: Option<OwnedFd>,
+}
+
 /// `scratch` is a directory hull owns (the state root), where an empty
 /// directory serves as the overlay's second lower layer.
-pub fn protected_self(scratch: &Path) -> nix::Result<OwnedFd> {
+pub fn protected_self(scratch: &Path) -> nix::Result<Protected> {
     match overlay_self(scratch) {
-        Ok(fd) => Ok(fd),
-        Err(_) => sealed_self(),
+        Ok((exe, mount)) => Ok(Protected {
+            exe,
+            mount: Some(mount),
+        }),
+        Err(_) => Ok(Protected {
+            exe: sealed_self()?,
+            mount: None,
+        }),
     }
 }
 
-fn overlay_self(scratch: &Path) -> nix::Result<OwnedFd> {
+/// `protected_self`, both fds at `min_fd` or above.
+pub fn protected(scratch: &Path, min_fd: std::os::fd::RawFd) -> anyhow::Result<Protected> {
+    let p = protected_self(scratch)?;
+    Ok(Protected {
+        exe: crate::channel::raise(p.exe, min_fd)?,
+        mount: p
+            .mount
+            .map(|m| crate::channel::raise(m, min_fd))
+            .transpose()?,
+    })
+}
+
+fn overlay_self(scratch: &Path) -> nix::Result<(OwnedFd, OwnedFd)> {
     let exe = std::fs::read_link("/proc/self/exe").map_err(|_| Errno::ENOENT)?;
     let (dir, name) = (
         exe.parent().ok_or(Errno::ENOENT)?,
@@ -56,13 +84,14 @@ fn overlay_self(scratch: &Path) -> nix::Result<OwnedFd> {
     let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NODEV | libc::MOUNT_ATTR_NOSUID;
     let mnt = sys::fsmount(fs.as_raw_fd(), attrs)?;
     let name = std::ffi::CString::new(name.as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    sys::openat2(
+    let exe = sys::openat2(
         mnt.as_raw_fd(),
         &name,
         libc::O_PATH,
         0,
         libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
-    )
+    )?;
+    Ok((exe, mnt))
 }
 
 fn sealed_self() -> nix::Result<OwnedFd> {
@@ -108,7 +137,7 @@ mod tests {
         let scratch = std::env::temp_dir().join(format!("hull-sealed-{}", std::process::id()));
         std::fs::create_dir_all(&scratch).unwrap();
         // Needs privileges to mount; the memfd fallback covers the rest.
-        if let Ok(fd) = overlay_self(&scratch) {
+        if let Ok((fd, _mount)) = overlay_self(&scratch) {
             let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
             let err = std::fs::OpenOptions::new()
                 .write(true)
