@@ -66,7 +66,9 @@ class Hugetlb:
             for f in files:
                 if f.startswith("hugetlb.") and f.endswith(".max"):
                     try:
-                        if open(os.path.join(root, f)).read().strip() != "max":
+                        # "max", or (kernel 6.x) PAGE_COUNTER_MAX in bytes.
+                        v = open(os.path.join(root, f)).read().strip()
+                        if v != "max" and not (v.isdigit() and int(v) >= 1 << 62):
                             print(f"bench: {root} has a hugetlb limit: no crun", file=sys.stderr)
                             return False
                     except OSError:
