@@ -16,6 +16,10 @@ use super::{
 pub struct FsManager {
     paths: CgroupPaths,
     v2_fd: Option<OwnedFd>,
+    /// Planned directories made so far, and whether the existing leaves
+    /// were checked (before the first of them).
+    made: Vec<PathBuf>,
+    checked: bool,
     /// Extra device rules implied by linux.devices.
     pub extra_device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
 }
@@ -58,6 +62,8 @@ impl FsManager {
         Ok(FsManager {
             paths,
             v2_fd: None,
+            made: Vec::new(),
+            checked: false,
             extra_device_rules: Vec::new(),
         })
     }
@@ -84,6 +90,8 @@ impl FsManager {
         FsManager {
             paths,
             v2_fd: None,
+            made: Vec::new(),
+            checked: false,
             extra_device_rules: Vec::new(),
         }
     }
@@ -97,19 +105,22 @@ impl FsManager {
             .chain(self.paths.v2.as_deref())
     }
 
-    /// Make the planned directories, parents first. One that appeared
-    /// meanwhile (another container sharing a parent) is not ours.
-    fn make_dirs(&mut self) -> Result<()> {
-        let planned = std::mem::take(&mut self.paths.created);
+    /// Make the planned directories `only` selects, parents first. One that
+    /// appeared meanwhile (another container sharing a parent) is not ours.
+    fn make_dirs(&mut self, only: impl Fn(&Path) -> bool) -> Result<()> {
+        let planned = self.paths.created.clone();
         for d in planned {
+            if self.made.contains(&d) || !only(&d) {
+                continue;
+            }
             match fs::create_dir(&d) {
-                Ok(()) => self.paths.created.push(d.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    // Keep the rest on the record for teardown.
-                    self.paths.created.push(d.clone());
-                    return Err(CgroupError::io("mkdir", &d, e));
+                Ok(()) => self.made.push(d.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    self.paths.created.retain(|c| c != &d);
+                    continue;
                 }
+                // The rest stays on the record for teardown.
+                Err(e) => return Err(CgroupError::io("mkdir", &d, e)),
             }
             // Planned directories are ancestors of the leaves: this one is
             // in the cpuset hierarchy if the cpuset leaf lies below it.
@@ -123,8 +134,6 @@ impl FsManager {
         Ok(())
     }
 
-    /// A cgroup that existed before create must not hold processes or be
-    /// frozen: the container would share it, or be born frozen and hang.
     fn check_existing_leaves(&self) -> Result<()> {
         for dir in self.leaves() {
             if self.paths.created.iter().any(|c| c == dir) || !dir.exists() {
@@ -175,10 +184,28 @@ impl Manager for FsManager {
         self.paths.created = planned;
     }
 
+    fn create_for_clone(&mut self) -> Result<()> {
+        if !self.checked {
+            self.check_existing_leaves()?;
+            self.checked = true;
+        }
+        let Some(leaf) = self.paths.v2.clone() else {
+            return Ok(());
+        };
+        self.make_dirs(|d| leaf.starts_with(d))?;
+        self.v2_fd = Some(open_dir(&leaf)?);
+        Ok(())
+    }
+
     fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
-        self.check_existing_leaves()?;
-        self.make_dirs()?;
-        if let Some(dir) = self.paths.v2.clone() {
+        if !self.checked {
+            self.check_existing_leaves()?;
+            self.checked = true;
+        }
+        self.make_dirs(|_| true)?;
+        if self.v2_fd.is_none()
+            && let Some(dir) = self.paths.v2.clone()
+        {
             self.v2_fd = Some(open_dir(&dir)?);
         }
         let empty = LinuxResources::default();

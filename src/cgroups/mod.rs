@@ -64,7 +64,11 @@ pub trait Manager {
     /// Work out which directories `create` will make, into `paths()`, so
     /// they can be recorded before any of them exists.
     fn plan(&mut self);
-    /// Create the planned cgroups and apply the resource limits.
+    /// Check the leaves, then make only what clone3 needs to place a child
+    /// at birth (the v2 directory and its planned parents), so the child can
+    /// start while `create` makes the rest.
+    fn create_for_clone(&mut self) -> Result<()>;
+    /// Create the (remaining) planned cgroups and apply the resource limits.
     fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()>;
     /// A directory fd for clone3's CLONE_INTO_CGROUP, when the driver has one.
     fn clone_into(&self) -> Option<RawFd>;

@@ -1,12 +1,14 @@
 //! What both stages need: a handle on the host's procfs taken before the
-//! namespaces change, the pty handed to the console socket, and the
-//! container's session keyring.
+//! namespaces change, the pty handed to the console socket, the
+//! container's session keyring; and for the init, joining the cgroup v1
+//! directories the parent made while it exec'd.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use oci_spec::runtime::Process;
 
+use crate::channel::Channel;
 use crate::error::{Ctx, Result, StageError};
 use crate::sys;
 
@@ -90,4 +92,21 @@ pub fn join_keyring(id: &str) -> Result<()> {
         | Err(Errno::EDQUOT) => Ok(()),
         Err(e) => Err(e).ctx(|| "joining a new session keyring".into()),
     }
+}
+
+/// Move ourselves into the cgroup v1 directories the parent made while we
+/// exec'd: their `tasks` files arrive right after the plan. A task moving
+/// itself skips the global lock that moving another process takes (and
+/// its RCU grace period); the kernel checks the opener's credentials.
+pub fn join_cgroups(chan: &Channel, dirs: &[std::path::PathBuf]) -> Result<()> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let fds = chan
+        .recv_fds(dirs.len())
+        .map_err(|e| StageError::new(format!("receiving the cgroup files: {e}")))?;
+    for (fd, dir) in fds.iter().zip(dirs) {
+        nix::unistd::write(fd, b"0").ctx(|| format!("joining cgroup {}", dir.display()))?;
+    }
+    Ok(())
 }

@@ -30,6 +30,7 @@ pub fn drive(
     bundle: &spec::Bundle,
     ns: &NsPlan,
     plan: InitPlan,
+    join: &[super::spawn::CgroupJoin],
 ) -> Result<Option<OwnedFd>> {
     let pid = rec.state.pid;
     place(pid, cg, bundle)?;
@@ -43,6 +44,10 @@ pub fn drive(
             Ok(FromInit::Error(e)) => anyhow!(e.msg),
             _ => closed(e),
         });
+    }
+    if !join.is_empty() {
+        let fds: Vec<RawFd> = join.iter().map(|j| j.tasks.as_raw_fd()).collect();
+        chan.send_fds(&fds).map_err(closed)?;
     }
     let mut init_pidfd = None;
     loop {

@@ -220,13 +220,9 @@ fn build(
     own_console: Option<UnixStream>,
 ) -> Result<(OwnedFd, sealed::Protected)> {
     let linux = bundle.spec.linux().as_ref();
-    let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
-    if cg.paths() != &rec.state.cgroup {
-        // A planned directory appeared meanwhile: it is not ours to remove.
-        rec.state.cgroup = cg.paths().clone();
-        rec.save()?;
-    }
-    made.context("creating cgroup")?;
+    // What clone3 needs first; the rest is made while the init stage execs.
+    let made = cg.create_for_clone();
+    sync_cgroups(rec, cg, made)?;
     let start = start_socket(rec, opts, fds.min_fd)?;
     let proxied = own_console.is_some();
     let console = handoff::console_fd(opts.console_socket, &own_console, fds.min_fd)?;
@@ -239,7 +235,6 @@ fn build(
         sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).context("becoming child subreaper")?;
     }
     let ns = namespaces::plan(&bundle.spec);
-    let join = spawn::cgroup_joins(cg, fds.min_fd)?;
     // A created init holds the private mount until its process execs, so
     // the mount's teardown is not `create`'s (at exit) but the exec's,
     // after the start connection closed; a foreground run holds it itself.
@@ -259,10 +254,10 @@ fn build(
         chan: &child_end,
         parent_end: chan.as_raw_fd(),
         wait_for_maps: ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
-        join: &join,
+        join: &[],
     };
     let (pid, pidfd) = spawn::spawn(&child, ns.clone_flags, cg.clone_into())?;
-    drop((child_end, join));
+    drop(child_end);
     crate::debug!(
         "init stage {pid} cloned (flags {:#x}) into {:?}",
         ns.clone_flags,
@@ -272,13 +267,28 @@ fn build(
     rec.state.start_time =
         proc_start_time(pid).ok_or_else(|| anyhow!("container init exited during creation"))?;
     rec.save()?;
+    let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
+    sync_cgroups(rec, cg, made)?;
+    let join = spawn::cgroup_joins(cg, fds.min_fd)?;
     join_rdt(rec, linux, pid)?;
     let mut plan = init_plan(rec, bundle, opts, fds, ns.clone(), &start, &console, cg);
     plan.raw_output = proxied;
     plan.seccomp_agent_fd = agent.as_ref().map(|f| f.as_raw_fd());
-    let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan)?;
+    plan.cgroup_joins = join.iter().map(|j| j.dir.clone()).collect();
+    let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan, &join)?;
     drop((console, start, agent));
     Ok((grandchild.unwrap_or(pidfd), protected))
+}
+
+/// Put the cgroups as made on the record (a planned directory that
+/// appeared meanwhile is not ours to remove), then report how making them
+/// went.
+fn sync_cgroups(rec: &mut Record, cg: &FsManager, made: crate::cgroups::Result<()>) -> Result<()> {
+    if cg.paths() != &rec.state.cgroup {
+        rec.state.cgroup = cg.paths().clone();
+        rec.save()?;
+    }
+    made.context("creating cgroup")
 }
 
 /// The init waits on this listening socket until `start` connects; the
@@ -381,6 +391,7 @@ fn init_plan(
         parent_setup: !crate::plan::idmap::indexes(&bundle.spec).is_empty()
             || crate::netdev::requested(&bundle.spec),
         hooks: crate::hooks::any_before_exec(&bundle.spec),
+        cgroup_joins: Vec::new(),
         seccomp_agent_fd: None,
     }
 }

@@ -54,6 +54,11 @@ pub struct InitPlan {
     /// createContainer, startContainer): before pivot_root the init stops
     /// for the parent to run its own and to learn the state they get.
     pub hooks: bool,
+    /// cgroup v1 directories made while the init stage exec'd: right after
+    /// the plan their `tasks` files arrive (fds, in this order), and the
+    /// init moves itself in before anything else.
+    #[serde(default)]
+    pub cgroup_joins: Vec<PathBuf>,
 }
 
 /// Everything the exec stage needs, sent once by `hull exec`: which of the
