@@ -140,9 +140,20 @@ impl State {
     }
 }
 
-/// Keep the config.json `create` saw beside the state.
+/// Keep the config.json `create` saw beside the state. Written once, into
+/// the new directory, before the first state.json: nothing reads it before
+/// that exists, so it needs no temporary file and rename.
 pub fn write_config(dir: &Path, raw: &[u8]) -> Result<()> {
-    write_atomic(dir, CONFIG_FILE, raw)
+    let path = dir.join(CONFIG_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| ContainerError::io("create", &path, e))?;
+    f.write_all(raw)
+        .map_err(|e| ContainerError::io("write", &path, e))
 }
 
 /// The config.json `create` saw.
