@@ -144,16 +144,7 @@ impl State {
 /// the new directory, before the first state.json: nothing reads it before
 /// that exists, so it needs no temporary file and rename.
 pub fn write_config(dir: &Path, raw: &[u8]) -> Result<()> {
-    let path = dir.join(CONFIG_FILE);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| ContainerError::io("create", &path, e))?;
-    f.write_all(raw)
-        .map_err(|e| ContainerError::io("write", &path, e))
+    write_new(&dir.join(CONFIG_FILE), raw, true)
 }
 
 /// The config.json `create` saw.
@@ -166,15 +157,22 @@ pub fn read_config(dir: &Path) -> Result<Vec<u8>> {
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
+    write_new(&tmp, data, false)?;
+    std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
+}
+
+/// Create `path` (0600, never through a symlink) and write `data`; with
+/// `exclusive` it must not exist yet, else it is truncated.
+fn write_new(path: &Path, data: &[u8], exclusive: bool) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create(!exclusive)
+        .create_new(exclusive)
+        .truncate(!exclusive)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(|e| ContainerError::io("create", &tmp, e))?;
+        .open(path)
+        .map_err(|e| ContainerError::io("create", path, e))?;
     f.write_all(data)
-        .map_err(|e| ContainerError::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
+        .map_err(|e| ContainerError::io("write", path, e))
 }
