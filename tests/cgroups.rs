@@ -80,6 +80,22 @@ fn memory_limits_are_written() {
     }
 }
 
+/// A memory limit the init stage itself cannot live within: create fails
+/// with runc's words for it, and leaves nothing behind.
+#[test]
+fn an_init_killed_by_the_oom_killer_is_said_so() {
+    require_root!();
+    let b = with_resources(&["true"], json!({"memory": {"limit": 8192}}));
+    let id = b.id("oom");
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("container init was OOM-killed (memory limit too low?)"),
+        "{err}"
+    );
+    assert!(!b.state_dir_exists(&id));
+    assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
+}
+
 #[test]
 fn kernel_memory_is_ignored_with_a_warning() {
     require_root!();

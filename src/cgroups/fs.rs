@@ -157,6 +157,17 @@ impl FsManager {
         Ok(())
     }
 
+    /// How many processes the kernel's OOM killer has killed in the
+    /// container's memory cgroup (0 when that cannot be read).
+    pub fn oom_kills(&self) -> u64 {
+        if let Some(dir) = v1::dir_of(&self.paths.v1, "memory") {
+            return files::read_key(dir, "memory.oom_control", "oom_kill").unwrap_or(0);
+        }
+        self.paths.v2.as_deref().map_or(0, |dir| {
+            files::read_key(dir, "memory.events", "oom_kill").unwrap_or(0)
+        })
+    }
+
     fn task_dir(&self) -> Option<&Path> {
         self.paths
             .v2

@@ -42,7 +42,7 @@ pub fn drive(
         // The child may have failed before reading: its report says why.
         return Err(match chan.recv::<FromInit>() {
             Ok(FromInit::Error(e)) => anyhow!(e.msg),
-            _ => closed(e),
+            _ => died(e, cg),
         });
     }
     if !join.is_empty() {
@@ -51,7 +51,7 @@ pub fn drive(
     }
     let mut init_pidfd = None;
     loop {
-        match chan.recv::<FromInit>().map_err(closed)? {
+        match chan.recv::<FromInit>().map_err(|e| died(e, cg))? {
             FromInit::NeedIdMaps => {
                 idmap::write_maps(rec.state.pid, &bundle.spec)?;
                 chan.send(&ToInit::MappingWritten).map_err(closed)?;
@@ -90,6 +90,15 @@ pub fn drive(
             FromInit::Error(e) => return Err(anyhow!(e.msg)),
         }
     }
+}
+
+/// The init stage is gone before it was ready: say why when the kernel
+/// knows (in runc's words for an OOM kill).
+fn died(e: ChannelError, cg: &FsManager) -> anyhow::Error {
+    if matches!(e, ChannelError::Closed) && cg.oom_kills() > 0 {
+        return anyhow!("container init was OOM-killed (memory limit too low?)");
+    }
+    closed(e)
 }
 
 fn closed(e: ChannelError) -> anyhow::Error {
