@@ -95,7 +95,9 @@ pub fn drive(
 /// The init stage is gone before it was ready: say why when the kernel
 /// knows (in runc's words for an OOM kill).
 fn died(e: ChannelError, cg: &FsManager) -> anyhow::Error {
-    if matches!(e, ChannelError::Closed) && cg.oom_kills() > 0 {
+    // Closed, or a write into the dead stage's end (EPIPE).
+    let gone = matches!(e, ChannelError::Closed | ChannelError::Io(_));
+    if gone && cg.oom_kills() > 0 {
         return anyhow!("container init was OOM-killed (memory limit too low?)");
     }
     closed(e)
