@@ -134,6 +134,16 @@ impl FsManager {
         Ok(())
     }
 
+    /// `check_existing_leaves` before the first directory is made (the
+    /// init may already be in one by the second phase).
+    fn check_existing_leaves_once(&mut self) -> Result<()> {
+        if !self.checked {
+            self.check_existing_leaves()?;
+            self.checked = true;
+        }
+        Ok(())
+    }
+
     fn check_existing_leaves(&self) -> Result<()> {
         for dir in self.leaves() {
             if self.paths.created.iter().any(|c| c == dir) || !dir.exists() {
@@ -196,10 +206,7 @@ impl Manager for FsManager {
     }
 
     fn create_for_clone(&mut self) -> Result<()> {
-        if !self.checked {
-            self.check_existing_leaves()?;
-            self.checked = true;
-        }
+        self.check_existing_leaves_once()?;
         let Some(leaf) = self.paths.v2.clone() else {
             return Ok(());
         };
@@ -209,10 +216,7 @@ impl Manager for FsManager {
     }
 
     fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
-        if !self.checked {
-            self.check_existing_leaves()?;
-            self.checked = true;
-        }
+        self.check_existing_leaves_once()?;
         self.make_dirs(|_| true)?;
         if self.v2_fd.is_none()
             && let Some(dir) = self.paths.v2.clone()
