@@ -56,6 +56,23 @@ pub fn create_in_root(root: RawFd, path: &Path, kind: Kind) -> nix::Result<Owned
     create_depth(root, path, kind, 0)
 }
 
+/// Where to start making missing components: most often only the last one
+/// is missing, so at its parent when that resolves, else at the root.
+/// Returns the directory, its path (as written) and how many components
+/// it covers.
+fn start_at(root: RawFd, comps: &[Component]) -> nix::Result<(OwnedFd, std::path::PathBuf, usize)> {
+    if let Some((_, init)) = comps.split_last().filter(|(_, init)| !init.is_empty()) {
+        let parent: std::path::PathBuf = init.iter().collect();
+        match open_in_root(root, &parent, libc::O_PATH) {
+            Ok(fd) => return Ok((fd, parent, init.len())),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let dir = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
+    Ok((dir, std::path::PathBuf::new(), 0))
+}
+
 /// Symlinks followed to create through, at most (the kernel's MAXSYMLINKS).
 const MAX_LINKS: u32 = 40;
 
@@ -66,9 +83,8 @@ fn create_depth(root: RawFd, path: &Path, kind: Kind, links: u32) -> nix::Result
         Err(e) => return Err(e),
     }
     let comps: Vec<Component> = relative(path).components().collect();
-    let mut dir = open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)?;
-    let mut prefix = std::path::PathBuf::new();
-    for (i, c) in comps.iter().enumerate() {
+    let (mut dir, mut prefix, skip) = start_at(root, &comps)?;
+    for (i, c) in comps.iter().enumerate().skip(skip) {
         let last = i + 1 == comps.len();
         let next = prefix.join(c.as_os_str());
         match open_in_root(root, &next, libc::O_PATH) {
@@ -128,4 +144,77 @@ fn create_depth(root: RawFd, path: &Path, kind: Kind, links: u32) -> nix::Result
         prefix = next;
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
+
+    /// A scratch root (removed on drop) and an O_PATH fd of it.
+    struct Root(PathBuf, OwnedFd);
+    impl Root {
+        fn new(name: &str) -> Root {
+            let dir =
+                std::env::temp_dir().join(format!("hull-paths-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch root");
+            let c = CString::new(dir.as_os_str().as_encoded_bytes()).expect("path");
+            let fd = nix::fcntl::open(
+                c.as_c_str(),
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+                Mode::empty(),
+            )
+            .expect("open scratch root");
+            Root(dir, fd)
+        }
+        fn create(&self, p: &str, kind: Kind) -> nix::Result<OwnedFd> {
+            create_in_root(self.1.as_raw_fd(), Path::new(p), kind)
+        }
+    }
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn missing_components_are_made_one_or_many() {
+        let r = Root::new("many");
+        r.create("/a/b/c", Kind::Dir).expect("nested");
+        assert!(r.0.join("a/b/c").is_dir());
+        r.create("/a/b/d", Kind::File).expect("last only");
+        assert!(r.0.join("a/b/d").is_file());
+        r.create("/a/b/c", Kind::Dir).expect("existing");
+    }
+
+    #[test]
+    fn symlinks_on_the_way_resolve_inside_the_root() {
+        let r = Root::new("links");
+        std::fs::create_dir(r.0.join("run")).expect("run");
+        std::fs::create_dir(r.0.join("var")).expect("var");
+        // Debian's /var/run -> /run, and an escape attempt.
+        symlink("/run", r.0.join("var/run")).expect("symlink");
+        symlink("../../../../..", r.0.join("up")).expect("symlink");
+        r.create("/var/run/secrets/token", Kind::File)
+            .expect("through /var/run");
+        assert!(r.0.join("run/secrets/token").is_file());
+        r.create("/up/etc/hull-escape", Kind::Dir)
+            .expect("through ..");
+        assert!(r.0.join("etc/hull-escape").is_dir());
+    }
+
+    #[test]
+    fn a_dangling_last_component_makes_its_target_inside() {
+        let r = Root::new("dangling");
+        std::fs::create_dir(r.0.join("dev")).expect("dev");
+        symlink("/elsewhere/shm", r.0.join("dev/shm")).expect("symlink");
+        r.create("/dev/shm", Kind::Dir).expect("dangling");
+        assert!(r.0.join("elsewhere/shm").is_dir());
+        // A file where a directory is needed is an error, not a walk around it.
+        std::fs::write(r.0.join("f"), b"").expect("file");
+        assert_eq!(r.create("/f/x", Kind::Dir).err(), Some(Errno::ENOTDIR));
+    }
 }
