@@ -144,7 +144,7 @@ impl State {
 /// the new directory, before the first state.json: nothing reads it before
 /// that exists, so it needs no temporary file and rename.
 pub fn write_config(dir: &Path, raw: &[u8]) -> Result<()> {
-    write_new(&dir.join(CONFIG_FILE), raw, true)
+    write_new(&dir.join(CONFIG_FILE), raw)
 }
 
 /// The config.json `create` saw.
@@ -153,26 +153,72 @@ pub fn read_config(dir: &Path) -> Result<Vec<u8>> {
     std::fs::read(&path).map_err(|e| ContainerError::io("read", &path, e))
 }
 
-/// Write `name` in `dir` through a temporary file and a rename.
+/// Write `name` in `dir` through a fresh temporary file swapped in with
+/// RENAME_EXCHANGE; the file it replaces is left under the temporary name
+/// and unlinked at the next save (a reader still holding it keeps it
+/// whole). On ext4 a rename over the old file (or reusing it truncated)
+/// makes the kernel allocate and write out the new data at once
+/// (auto_da_alloc): ~0.4 ms a save here, against ~0.1 ms this way. Writers
+/// hold the container's lock.
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    write_new(&tmp, data, false)?;
-    std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ContainerError::io("unlink", &tmp, e)),
+    }
+    write_new(&tmp, data)?;
+    match renameat2(
+        AT_FDCWD,
+        &tmp,
+        AT_FDCWD,
+        &path,
+        RenameFlags::RENAME_EXCHANGE,
+    ) {
+        Ok(()) => Ok(()),
+        // The first save, or a filesystem that cannot swap.
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL) => {
+            std::fs::rename(&tmp, &path).map_err(|e| ContainerError::io("rename", &path, e))
+        }
+        Err(e) => Err(ContainerError::io("rename", &path, e.into())),
+    }
 }
 
-/// Create `path` (0600, never through a symlink) and write `data`; with
-/// `exclusive` it must not exist yet, else it is truncated.
-fn write_new(path: &Path, data: &[u8], exclusive: bool) -> Result<()> {
+/// Create `path` (0600, never through a symlink; it must not exist yet)
+/// and write `data`.
+fn write_new(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(!exclusive)
-        .create_new(exclusive)
-        .truncate(!exclusive)
+        .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| ContainerError::io("create", path, e))?;
     f.write_all(data)
         .map_err(|e| ContainerError::io("write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    #[test]
+    fn every_save_is_whole_and_an_open_reader_keeps_its_version() {
+        let dir = std::env::temp_dir().join(format!("hull-state-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).expect("scratch dir");
+        let file = dir.join("state.json");
+        super::write_atomic(&dir, "state.json", b"one").expect("first save");
+        let mut reader = std::fs::File::open(&file).expect("open");
+        for v in ["two", "three", "four"] {
+            super::write_atomic(&dir, "state.json", v.as_bytes()).expect("save");
+            assert_eq!(std::fs::read(&file).expect("read"), v.as_bytes());
+        }
+        let mut held = String::new();
+        reader.read_to_string(&mut held).expect("read held");
+        assert_eq!(held, "one");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
