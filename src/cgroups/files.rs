@@ -22,6 +22,44 @@ pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
         })
 }
 
+/// Several writes into files of one directory, each file opened once.
+pub struct Writer<'a> {
+    dir: &'a Path,
+    open: Vec<(&'static str, std::fs::File)>,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(dir: &'a Path) -> Self {
+        Writer {
+            dir,
+            open: Vec::new(),
+        }
+    }
+
+    /// One write() of `value` into `file`, as `write` does.
+    pub fn write(&mut self, file: &'static str, value: &str) -> Result<()> {
+        use std::io::Write;
+        let p = || self.dir.join(file);
+        let fail = |e: std::io::Error| CgroupError::Write {
+            path: self.dir.join(file),
+            value: value.to_string(),
+            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+        let i = match self.open.iter().position(|(f, _)| *f == file) {
+            Some(i) => i,
+            None => {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p())
+                    .map_err(fail)?;
+                self.open.push((file, f));
+                self.open.len() - 1
+            }
+        };
+        self.open[i].1.write_all(value.as_bytes()).map_err(fail)
+    }
+}
+
 pub fn read(dir: &Path, file: &str) -> Result<String> {
     let p = dir.join(file);
     std::fs::read_to_string(&p).map_err(|e| CgroupError::io("read", &p, e))

@@ -43,13 +43,15 @@ pub(super) fn set_devices(dir: &Path, rules: &[devices::Rule]) -> Result<()> {
     for r in rules {
         target.apply(r);
     }
+    // One open per file: the kernel takes each write as one rule.
+    let mut files = files::Writer::new(dir);
     for rule in current.transition(&target) {
         let file = if rule.allow {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        write(dir, file, &rule.v1_text())?;
+        files.write(file, &rule.v1_text())?;
     }
     Ok(())
 }
