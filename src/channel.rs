@@ -66,6 +66,12 @@ pub enum FromInit {
     /// moves the network devices in and builds the id-mapped mount sources,
     /// answering with `ToInit::MountSources`. Sent only when there are any.
     InNamespaces,
+    /// The init is about to need its cgroup v1 directories (to mount them,
+    /// make device nodes, unshare a cgroup namespace, or go on to the
+    /// hooks): the parent answers with their `tasks` files, once every
+    /// directory and limit exists. Sent only when `InitPlan::cgroup_joins`
+    /// has any.
+    JoinCgroups,
     /// Mounts are made, pivot_root is next: time for the create hooks.
     /// Sent only when `InitPlan::hooks`.
     BeforePivot,

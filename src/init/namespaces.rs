@@ -27,10 +27,10 @@ fn type_name(flag: u64) -> &'static str {
     }
 }
 
-pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
-    let ns = &plan.ns;
-    // Open every path before entering any namespace: after setns(mnt) the
-    // paths would resolve somewhere else.
+/// Join the namespaces the config names by path. Every path is opened
+/// before entering any namespace: after setns(mnt) the paths would resolve
+/// somewhere else.
+fn join_paths(ns: &crate::namespaces::NsPlan) -> Result<()> {
     let mut fds = Vec::with_capacity(ns.joins.len());
     for j in &ns.joins {
         let fd = open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ctx(|| {
@@ -64,7 +64,17 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
             }
         })?;
     }
-    drop(fds);
+    Ok(())
+}
+
+pub fn enter(
+    chan: &Channel,
+    plan: &InitPlan,
+    spec: &Spec,
+    cgroups: &super::shared::CgroupJoin,
+) -> Result<()> {
+    let ns = &plan.ns;
+    join_paths(ns)?;
     if ns.unshare_user {
         unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "creating the user namespace".into())?;
         chan.send(&FromInit::NeedIdMaps)
@@ -79,6 +89,10 @@ pub fn enter(chan: &Channel, plan: &InitPlan, spec: &Spec) -> Result<()> {
         // capabilities needed for set-up.
         let _ = nix::unistd::setresgid(0.into(), 0.into(), 0.into());
         let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
+    }
+    if ns.unshare_flags & libc::CLONE_NEWCGROUP as u64 != 0 {
+        // A new cgroup namespace is rooted where we are: join first.
+        cgroups.now()?;
     }
     if ns.unshare_flags != 0 {
         unshare(CloneFlags::from_bits_retain(ns.unshare_flags as i32)).ctx(|| "unshare".into())?;

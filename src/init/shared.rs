@@ -1,14 +1,14 @@
 //! What both stages need: a handle on the host's procfs taken before the
 //! namespaces change, the pty handed to the console socket, the
 //! container's session keyring; and for the init, joining the cgroup v1
-//! directories the parent made while it exec'd.
+//! directories the parent makes while it execs and mounts.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use oci_spec::runtime::Process;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, FromInit};
 use crate::error::{Ctx, Result, StageError};
 use crate::sys;
 
@@ -94,19 +94,40 @@ pub fn join_keyring(id: &str) -> Result<()> {
     }
 }
 
-/// Move ourselves into the cgroup v1 directories the parent made while we
-/// exec'd: their `tasks` files arrive right after the plan. A task moving
-/// itself skips the global lock that moving another process takes (and
-/// its RCU grace period); the kernel checks the opener's credentials.
-pub fn join_cgroups(chan: &Channel, dirs: &[std::path::PathBuf]) -> Result<()> {
-    if dirs.is_empty() {
-        return Ok(());
+/// The cgroup v1 directories the init stage moves itself into, once, as
+/// late as it may: the parent makes them and writes their limits while we
+/// mount. Asked for before the first thing that needs them (their mount,
+/// the device nodes, a cgroup namespace, the hooks) and in any case before
+/// the container's process can run. A task moving itself skips the global
+/// lock that moving another process takes (and its RCU grace period); the
+/// kernel checks the opener's credentials, so the parent opens the files.
+pub struct CgroupJoin<'a> {
+    chan: &'a Channel,
+    dirs: &'a [std::path::PathBuf],
+    joined: std::cell::Cell<bool>,
+}
+
+impl<'a> CgroupJoin<'a> {
+    pub fn new(chan: &'a Channel, dirs: &'a [std::path::PathBuf]) -> Self {
+        CgroupJoin {
+            chan,
+            dirs,
+            joined: std::cell::Cell::new(dirs.is_empty()),
+        }
     }
-    let fds = chan
-        .recv_fds(dirs.len())
-        .map_err(|e| StageError::new(format!("receiving the cgroup files: {e}")))?;
-    for (fd, dir) in fds.iter().zip(dirs) {
-        nix::unistd::write(fd, b"0").ctx(|| format!("joining cgroup {}", dir.display()))?;
+
+    /// Join now, unless done already.
+    pub fn now(&self) -> Result<()> {
+        if self.joined.get() {
+            return Ok(());
+        }
+        let fail = |e| StageError::new(format!("receiving the cgroup files: {e}"));
+        self.chan.send(&FromInit::JoinCgroups).map_err(fail)?;
+        let fds = self.chan.recv_fds(self.dirs.len()).map_err(fail)?;
+        for (fd, dir) in fds.iter().zip(self.dirs) {
+            nix::unistd::write(fd, b"0").ctx(|| format!("joining cgroup {}", dir.display()))?;
+        }
+        self.joined.set(true);
+        Ok(())
     }
-    Ok(())
 }

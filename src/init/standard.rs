@@ -56,7 +56,7 @@ pub fn run(chan: &Channel, plan: InitPlan) -> (StageError, Option<Channel>) {
 }
 
 fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
-    shared::join_cgroups(chan, &plan.cgroup_joins)?;
+    let cgroups = shared::CgroupJoin::new(chan, &plan.cgroup_joins);
     // No other process may open /proc/<us>/exe or ptrace us until execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let spec: Spec = serde_json::from_str(&plan.config)
@@ -71,7 +71,7 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
     // attribute and setgroups are read through it, never through a /proc
     // the container could shape.
     let host_proc = shared::host_proc()?;
-    namespaces::enter(chan, plan, &spec)?;
+    namespaces::enter(chan, plan, &spec, &cgroups)?;
     // Opened by the process that will exec (after any pid-namespace fork):
     // the kernel lets only the task itself write its exec attribute.
     let lsm = crate::process::LsmExec::open(&host_proc, process)?;
@@ -81,7 +81,9 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
     // Modes in the spec are meant literally; process.user.umask applies later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
-    let hook_state = build_rootfs(chan, plan, &spec, process, fds.console)?;
+    let hook_state = build_rootfs(chan, plan, &spec, process, fds.console, &cgroups)?;
+    // Joined by now (before the device nodes); never later than this.
+    cgroups.now()?;
     set_names(&spec)?;
     if !plan.no_new_keyring {
         shared::join_keyring(&plan.id)?;
@@ -161,6 +163,7 @@ fn build_rootfs(
     spec: &Spec,
     process: &Process,
     console: Option<OwnedFd>,
+    cgroups: &shared::CgroupJoin,
 ) -> Result<Option<String>> {
     let idmapped = parent_setup(chan, plan)?;
     let mut hook_state = None;
@@ -170,7 +173,8 @@ fn build_rootfs(
         }
         Ok(())
     };
-    let mounted = crate::rootfs::prepare(spec, plan, idmapped, &mut before_pivot)?;
+    let mounted =
+        crate::rootfs::prepare(spec, plan, idmapped, &|| cgroups.now(), &mut before_pivot)?;
     if process.terminal().unwrap_or(false) {
         let sock = console
             .as_ref()

@@ -20,18 +20,16 @@ use crate::plan::InitPlan;
 use crate::spec;
 use crate::sys;
 
-/// Drive the init stage `rec.state.pid` until it is ready. Returns a pidfd
-/// of the init when it is not the child we cloned (it was forked into its
-/// pid namespace); the record then holds its pid.
-pub fn drive(
+/// Place the init stage `rec.state.pid`, write its id maps, and send it
+/// its plan: it works through that while we make the rest of its cgroups.
+pub fn send_plan(
     chan: &Channel,
-    rec: &mut Record,
+    rec: &Record,
     cg: &FsManager,
     bundle: &spec::Bundle,
     ns: &NsPlan,
     plan: InitPlan,
-    join: &[super::spawn::CgroupJoin],
-) -> Result<Option<OwnedFd>> {
+) -> Result<()> {
     let pid = rec.state.pid;
     place(pid, cg, bundle)?;
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
@@ -45,10 +43,20 @@ pub fn drive(
             _ => died(e, cg),
         });
     }
-    if !join.is_empty() {
-        let fds: Vec<RawFd> = join.iter().map(|j| j.tasks.as_raw_fd()).collect();
-        chan.send_fds(&fds).map_err(closed)?;
-    }
+    Ok(())
+}
+
+/// Answer the init stage until it is ready; `join` are the `tasks` files
+/// it asks for. Returns a pidfd of the init when it is not the child we
+/// cloned (it was forked into its pid namespace); the record then holds
+/// its pid.
+pub fn drive(
+    chan: &Channel,
+    rec: &mut Record,
+    cg: &FsManager,
+    bundle: &spec::Bundle,
+    join: &[super::spawn::CgroupJoin],
+) -> Result<Option<OwnedFd>> {
     let mut init_pidfd = None;
     loop {
         match chan.recv::<FromInit>().map_err(|e| died(e, cg))? {
@@ -57,6 +65,10 @@ pub fn drive(
                 chan.send(&ToInit::MappingWritten).map_err(closed)?;
             }
             FromInit::InitPid(p) => init_pidfd = Some(adopt(rec, p)?),
+            FromInit::JoinCgroups => {
+                let fds: Vec<RawFd> = join.iter().map(|j| j.tasks.as_raw_fd()).collect();
+                chan.send_fds(&fds).map_err(closed)?;
+            }
             FromInit::InNamespaces => {
                 crate::netdev::move_all(&bundle.spec, rec.state.pid)?;
                 let (idx, trees) = idmapped_sources(bundle, rec.state.pid)?;

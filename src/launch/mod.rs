@@ -267,15 +267,18 @@ fn build(
     rec.state.start_time =
         proc_start_time(pid).ok_or_else(|| anyhow!("container init exited during creation"))?;
     rec.save()?;
-    let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
-    sync_cgroups(rec, cg, made)?;
-    let join = spawn::cgroup_joins(cg, fds.min_fd)?;
     join_rdt(rec, linux, pid)?;
     let mut plan = init_plan(rec, bundle, opts, fds, ns.clone(), &start, &console, cg);
     plan.raw_output = proxied;
     plan.seccomp_agent_fd = agent.as_ref().map(|f| f.as_raw_fd());
-    plan.cgroup_joins = join.iter().map(|j| j.dir.clone()).collect();
-    let grandchild = handshake::drive(chan, rec, cg, bundle, &ns, plan, &join)?;
+    // The init joins these itself, when it first needs them.
+    plan.cgroup_joins = cg.paths().v1.iter().map(|(_, d)| d.clone()).collect();
+    handshake::send_plan(chan, rec, cg, bundle, &ns, plan)?;
+    // The rest of the cgroups, while the init stage execs and mounts.
+    let made = cg.create(linux.and_then(|l| l.resources().as_ref()));
+    sync_cgroups(rec, cg, made)?;
+    let join = spawn::cgroup_joins(cg, fds.min_fd)?;
+    let grandchild = handshake::drive(chan, rec, cg, bundle, &join)?;
     drop((console, start, agent));
     Ok((grandchild.unwrap_or(pidfd), protected))
 }

@@ -40,7 +40,6 @@ pub struct Child<'a> {
 /// this works from a new user namespace too.
 pub struct CgroupJoin {
     pub tasks: OwnedFd,
-    pub dir: std::path::PathBuf,
     /// "joining cgroup DIR", JSON-escaped, for the error report.
     pub what: Vec<u8>,
 }
@@ -74,11 +73,7 @@ impl CgroupJoin {
             .unwrap_or("joining cgroup")
             .as_bytes()
             .to_vec();
-        CgroupJoin {
-            tasks,
-            dir: dir.to_path_buf(),
-            what,
-        }
+        CgroupJoin { tasks, what }
     }
 }
 

@@ -200,12 +200,15 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
 /// namespace of its own (runc allows that) the container's mounts are made
 /// in the caller's namespace under the rootfs, nothing else of the host's
 /// mount tree is touched, and chroot replaces pivot_root.
-/// `before_pivot` runs once everything is mounted, right before pivot_root
-/// (the createContainer hooks' moment).
+/// `join_cgroups` puts us in the container's cgroups: called before their
+/// mount and before the device nodes are made. `before_pivot` runs once
+/// everything is mounted, right before pivot_root (the createContainer
+/// hooks' moment).
 pub fn prepare(
     spec: &Spec,
     plan: &InitPlan,
     idmapped: IdMappedSources,
+    join_cgroups: &dyn Fn() -> Result<()>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Mounted> {
     let own_mntns = crate::namespaces::has(spec, LinuxNamespaceType::Mount);
@@ -244,7 +247,9 @@ pub fn prepare(
     )
     .ctx(|| format!("opening rootfs {}", plan.rootfs.display()))?;
 
-    mounts::apply_all(&root, spec, plan, idmapped)?;
+    mounts::apply_all(&root, spec, plan, idmapped, join_cgroups)?;
+    // The devices cgroup decides which nodes may be made.
+    join_cgroups()?;
     let userns = crate::namespaces::has(spec, LinuxNamespaceType::User);
     devices::create(&root, spec, userns)?;
     ensure_cwd(&root, spec)?;

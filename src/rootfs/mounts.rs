@@ -32,12 +32,17 @@ pub fn apply_all(
     spec: &Spec,
     plan: &InitPlan,
     mut sources: IdMappedSources,
+    join_cgroups: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
     for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
         let tree = sources
             .iter()
             .position(|(n, _)| *n == i)
             .map(|p| sources.swap_remove(p).1);
+        if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
+            // The container's cgroup directories must exist to be bound.
+            join_cgroups()?;
+        }
         apply(root, m, spec, plan, tree).map_err(|e| StageError {
             msg: format!(
                 "mounting {:?} to rootfs at {:?}: {}",
