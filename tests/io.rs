@@ -154,6 +154,36 @@ fn without_preserve_fds_nothing_leaks() {
 }
 
 #[test]
+fn a_created_container_holds_no_fd_the_caller_did_not_pass() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("held");
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+    let wr = std::fs::File::from(wr);
+    let mut cmd = b.cmd();
+    cmd.args(["create", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    // The write end of a pipe at fd 3 without FD_CLOEXEC, not asked to be
+    // passed (as a shell's `exec 3>pipe` would leave it).
+    inherit_as_fd3(&mut cmd, &wr);
+    let out = b.output_of(&mut cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(wr);
+    // No one holds the write end any more: the reader sees end-of-file at
+    // once, though the container waits in "created".
+    let mut buf = [0u8; 8];
+    let got = nix::unistd::read(&rd, &mut buf);
+    b.ok(&["delete", "--force", &id]);
+    assert_eq!(got, Ok(0), "the created init holds the caller's pipe open");
+}
+
+#[test]
 fn pidfd_socket_receives_a_pidfd_of_the_init() {
     require_root!();
     let b = Bundle::new(&["sleep", "100"]);

@@ -139,6 +139,12 @@ fn run_child(
         let _ = nix::unistd::setresgid(root.0, root.0, root.0);
         let _ = nix::unistd::setresuid(root.1, root.1, root.1);
     }
+    // Whatever else the caller left open without FD_CLOEXEC must not live
+    // on in the init stage (a created container would hold the caller's
+    // pipes open): only the passed fds and ours survive the exec.
+    // close_range is a plain syscall; without CLOSE_RANGE_CLOEXEC (kernel
+    // < 5.11) the container's exec still closes them.
+    let _ = sys::close_range(3 + child.extra_fds, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
     let mut ok = child.keep.iter().all(|fd| sys::clear_cloexec(*fd).is_ok());
     for fd in 3..3 + child.extra_fds as RawFd {
         ok &= sys::clear_cloexec(fd).is_ok();
