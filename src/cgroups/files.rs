@@ -9,17 +9,29 @@ use super::{CgroupError, Result};
 /// Never O_CREAT: cgroupfs answers EACCES to that where a missing file
 /// should be ENOENT.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    use std::io::Write;
     let p = dir.join(file);
+    open_for_write(&p, value).and_then(|f| write_to(&f, &p, value))
+}
+
+fn open_for_write(path: &Path, value: &str) -> Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .write(true)
-        .open(&p)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| CgroupError::Write {
-            path: p,
-            value: value.to_string(),
-            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        })
+        .open(path)
+        .map_err(|e| write_failed(path, value, e))
+}
+
+fn write_to(mut f: &std::fs::File, path: &Path, value: &str) -> Result<()> {
+    use std::io::Write;
+    f.write_all(value.as_bytes())
+        .map_err(|e| write_failed(path, value, e))
+}
+
+fn write_failed(path: &Path, value: &str, e: std::io::Error) -> CgroupError {
+    CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
 }
 
 /// Several writes into files of one directory, each file opened once.
@@ -38,25 +50,15 @@ impl<'a> Writer<'a> {
 
     /// One write() of `value` into `file`, as `write` does.
     pub fn write(&mut self, file: &'static str, value: &str) -> Result<()> {
-        use std::io::Write;
-        let p = || self.dir.join(file);
-        let fail = |e: std::io::Error| CgroupError::Write {
-            path: self.dir.join(file),
-            value: value.to_string(),
-            errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        };
+        let p = self.dir.join(file);
         let i = match self.open.iter().position(|(f, _)| *f == file) {
             Some(i) => i,
             None => {
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(p())
-                    .map_err(fail)?;
-                self.open.push((file, f));
+                self.open.push((file, open_for_write(&p, value)?));
                 self.open.len() - 1
             }
         };
-        self.open[i].1.write_all(value.as_bytes()).map_err(fail)
+        write_to(&self.open[i].1, &p, value)
     }
 }
 

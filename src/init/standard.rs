@@ -81,9 +81,8 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
     // Modes in the spec are meant literally; process.user.umask applies later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
+    // Joins the cgroups on the way, before the device nodes at the latest.
     let hook_state = build_rootfs(chan, plan, &spec, process, fds.console, &cgroups)?;
-    // Joined by now (before the device nodes); never later than this.
-    cgroups.now()?;
     set_names(&spec)?;
     if !plan.no_new_keyring {
         shared::join_keyring(&plan.id)?;
