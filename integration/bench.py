@@ -161,6 +161,9 @@ def rss_of_created_init(rt, cmd, bundle, root):
     state = json.loads(subprocess.run(f"{cmd} --root {root} state {cid}", shell=True,
                                       check=True, capture_output=True).stdout)
     pid = state["pid"]
+    # A waiting init, as every runtime's settles: hull's sheds its setup
+    # pages right after it reported ready, off the path create waits on.
+    time.sleep(0.2)
     rss = pss = 0
     for line in open(f"/proc/{pid}/smaps_rollup"):
         if line.startswith("Rss:"):

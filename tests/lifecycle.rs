@@ -482,6 +482,9 @@ fn verbs_not_built_yet_say_so() {
 /// the pages it mapped only to set the container up (its code stays in the
 /// page cache, shared), so it holds little more than its own heap and
 /// stack. crun's waiting init holds about 2.3 MB here, hull's about 0.6.
+/// The init sheds them right after it reported ready (off the path `create`
+/// waits on), so a reader right after `create` may still see them: what a
+/// user sees is the init within a moment of `create` returning.
 #[test]
 fn created_init_holds_little_memory() {
     require_root!();
@@ -489,8 +492,7 @@ fn created_init_holds_little_memory() {
     let id = b.id("rss");
     b.ok(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
     let pid = b.state(&id)["pid"].as_i64().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib = |key: &str| -> u64 {
+    let kib = |status: &str, key: &str| -> u64 {
         status
             .lines()
             .find_map(|l| l.strip_prefix(key))
@@ -498,13 +500,21 @@ fn created_init_holds_little_memory() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{key} missing in {status}"))
     };
-    let (rss, file) = (kib("VmRSS:"), kib("RssFile:"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (rss, file) = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let (rss, file) = (kib(&status, "VmRSS:"), kib(&status, "RssFile:"));
+        if (rss < 1536 && file < 512) || std::time::Instant::now() > deadline {
+            break (rss, file);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     b.ok(&["start", &id]);
     b.wait_status(&id, "stopped");
     b.ok(&["delete", &id]);
     assert!(
         rss < 1536,
-        "created init holds {rss} KiB (file-backed {file} KiB)"
+        "created init holds {rss} KiB (file-backed {file} KiB) 5 s after create"
     );
     assert!(file < 512, "created init maps {file} KiB of files");
 }
