@@ -5,9 +5,13 @@ CARGO ?= cargo
 # init stage, start, exec, delete: ~1 ms each here), and no shared library
 # that a host upgrade swaps under a waiting init. hull uses no NSS. With an
 # explicit --target the flags reach hull's crates only, not build scripts.
+# Its relocations are packed (DT_RELR, glibc 2.36+, binutils 2.38+): 10,600
+# RELA entries (255 KB read at every exec before main) become a 3 KB bitmap;
+# `hull --version` takes ~0.15 ms less, and position independence (ASLR) stays.
 TARGET ?= $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELEASE := --release --target $(TARGET)
-STATIC = RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static" \
+STATIC = RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static \
+	-C link-arg=-Wl,-z,pack-relative-relocs" \
 	LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH="$$(pkg-config --variable=libdir libseccomp)"
 HULL := target/$(TARGET)/release/hull
