@@ -1,6 +1,6 @@
 use clap::Args;
 
-/// Flags shared by `create` and `run`.
+// Flags shared by `create` and `run`.
 #[derive(Args, Debug, Clone)]
 pub struct CreateArgs {
     /// path to the root of the bundle directory, defaults to the current directory

@@ -1,7 +1,7 @@
 use clap::Args;
 
-/// `exec`: flags first; everything after the container id is the command
-/// (runc stops parsing flags at the first argument).
+// `exec`: flags first; everything after the container id is the command
+// (runc stops parsing flags at the first argument).
 #[derive(Args, Debug)]
 pub struct ExecArgs {
     /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
