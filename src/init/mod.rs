@@ -17,6 +17,9 @@ use crate::error::StageError;
 
 /// The environment variable carrying the channel fd into the init stage.
 pub const INIT_ENV: &str = "_HULL_INIT";
+/// The signal mask (hex, a bit per signal) to restore first: the parent
+/// blocks every signal while a child shares its memory (`sys::vfork`).
+pub const SIGMASK_ENV: &str = "_HULL_SIGMASK";
 
 /// The channel fd when this process is the init stage: exec'd with exactly
 /// `init` as its argument, the variable set, and a socket at that number.
@@ -36,6 +39,11 @@ pub fn stage_fd() -> Option<RawFd> {
 
 /// Entry point when hull was exec'd as the init stage. Never returns.
 pub fn main(fd: RawFd) -> ! {
+    if let Some(bits) =
+        std::env::var_os(SIGMASK_ENV).and_then(|v| u64::from_str_radix(v.to_str()?, 16).ok())
+    {
+        crate::sys::vfork::set_mask(bits);
+    }
     // SAFETY: the parent passed this socket to us and nothing else owns it.
     let chan = unsafe { Channel::from_raw(fd) };
     let (err, report_to) = match chan.recv::<ToInit>() {

@@ -81,21 +81,68 @@ impl CgroupJoin {
 /// and a pidfd in the parent; the child never returns.
 pub fn spawn(child: &Child, flags: u64, cgroup: Option<RawFd>) -> Result<(i32, OwnedFd)> {
     let argv = sys::CArray::new(vec![c"hull".to_owned(), c"init".to_owned()]);
-    let envp = sys::CArray::new(vec![CString::new(format!(
+    // In a new pid namespace our parent is outside it: getppid says 0
+    // whether it lives or not.
+    let parent = (flags & libc::CLONE_NEWPID as u64 == 0).then_some(std::process::id() as i32);
+    if !child.wait_for_maps {
+        // The child borrows our memory until it execs (no page tables
+        // copied, no copy-on-write faults after). Not when it must wait for
+        // the user namespace's maps: we write them, and we are suspended.
+        let blocked = sys::vfork::AllBlocked::new().context("blocking signals")?;
+        let envp = environment(child, Some(blocked.before()))?;
+        let start = Start {
+            child,
+            parent,
+            argv: &argv,
+            envp: &envp,
+        };
+        let arg = &start as *const Start as *const libc::c_void;
+        // SAFETY: `child_main` only runs `run_child`, which makes
+        // async-signal-safe calls, writes nothing but its stack and errno,
+        // and ends in execveat or _exit; `start` lives until the call
+        // returns (after the child left our memory); signals are blocked.
+        match unsafe { sys::vfork::clone_vfork(flags, cgroup, child_main, arg) } {
+            Err(nix::errno::Errno::ENOSYS) => {}
+            r => return r.context("clone"),
+        }
+    }
+    let envp = environment(child, None)?;
+    match sys::clone3(flags, cgroup).context("clone")? {
+        sys::Forked::Child => run_child(child, parent, &argv, &envp),
+        sys::Forked::Parent { pid, pidfd } => Ok((pid, pidfd)),
+    }
+}
+
+/// The init stage's environment: the channel's fd, and the signal mask to
+/// go back to when the clone blocked every signal.
+fn environment(child: &Child, mask: Option<u64>) -> Result<sys::CArray> {
+    let mut env = vec![CString::new(format!(
         "{}={}",
         crate::init::INIT_ENV,
         child.chan.as_raw_fd()
-    ))?]);
-    let parent = std::process::id() as libc::pid_t;
-    match sys::clone3(flags, cgroup).context("clone")? {
-        sys::Forked::Child => {
-            // In a new pid namespace our parent is outside it: getppid
-            // says 0 whether it lives or not.
-            let parent = (flags & libc::CLONE_NEWPID as u64 == 0).then_some(parent);
-            run_child(child, parent, &argv, &envp)
-        }
-        sys::Forked::Parent { pid, pidfd } => Ok((pid, pidfd)),
+    ))?];
+    if let Some(bits) = mask {
+        env.push(CString::new(format!(
+            "{}={bits:x}",
+            crate::init::SIGMASK_ENV
+        ))?);
     }
+    Ok(sys::CArray::new(env))
+}
+
+/// What `child_main` gets, on the (suspended) parent's stack.
+struct Start<'a> {
+    child: &'a Child<'a>,
+    parent: Option<libc::pid_t>,
+    argv: &'a sys::CArray,
+    envp: &'a sys::CArray,
+}
+
+extern "C" fn child_main(arg: *const libc::c_void) -> ! {
+    // SAFETY: `arg` is the `Start` that `spawn` keeps alive until the child
+    // has exec'd or exited; it is only read.
+    let s = unsafe { &*(arg as *const Start) };
+    run_child(s.child, s.parent, s.argv, s.envp)
 }
 
 fn run_child(

@@ -10,6 +10,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 
 pub mod bpf;
+pub mod vfork;
+
+/// clone3's flag to start the child in a cgroup v2 directory (Linux 5.7).
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 fn check(ret: libc::c_long) -> nix::Result<libc::c_long> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
@@ -36,7 +40,7 @@ pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> nix::Result<Forked> {
         args.exit_signal = libc::SIGCHLD as u64;
     }
     if let Some(fd) = cgroup {
-        args.flags |= 0x200000000u64;
+        args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
     }
     // SAFETY: without CLONE_VM the child gets a copy-on-write image of this
