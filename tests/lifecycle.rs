@@ -518,3 +518,30 @@ fn created_init_holds_little_memory() {
     );
     assert!(file < 512, "created init maps {file} KiB of files");
 }
+
+/// hull blocks every signal while it clones the init stage (the stage
+/// borrows hull's memory until its exec); none may stay blocked in the
+/// container: a created init outside a pid namespace of its own blocks
+/// nothing and takes SIGTERM at once, as runc's does, instead of holding
+/// it until `start`.
+#[test]
+fn created_init_takes_signals_with_the_callers_mask() {
+    require_root!();
+    let mut b = Bundle::new(&["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    b.save();
+    let id = b.id("sigterm");
+    b.create(&id);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l == "SigBlk:\t0000000000000000"),
+        "{status}"
+    );
+    b.ok(&["kill", &id, "TERM"]);
+    b.wait_status(&id, "stopped");
+    b.ok(&["delete", &id]);
+}
