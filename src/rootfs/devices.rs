@@ -89,12 +89,18 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
         nodes.retain(|x| x.path != n.path);
         nodes.push(n);
     }
+    // Most nodes share a directory (/dev): resolve it once for them all.
+    let mut dir: Option<(&Path, OwnedFd)> = None;
     for n in &nodes {
-        make_node(root, n, userns).ctx(|| format!("creating device {}", n.path.display()))?;
+        make_node(root, n, userns, &mut dir)
+            .ctx(|| format!("creating device {}", n.path.display()))?;
     }
     if !bound {
-        let dev = paths::create_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir)
-            .ctx(|| "opening /dev".into())?;
+        let dev = match dir {
+            Some((p, fd)) if p == Path::new("/dev") => fd,
+            _ => paths::create_in_root(root.as_raw_fd(), Path::new("/dev"), Kind::Dir)
+                .ctx(|| "opening /dev".into())?,
+        };
         for (target, name) in SYMLINKS.iter().chain([("pts/ptmx", "ptmx")].iter()) {
             match nix::unistd::symlinkat(*target, &dev, *name) {
                 Ok(()) | Err(Errno::EEXIST) => {}
@@ -115,10 +121,22 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
     Ok(())
 }
 
-fn make_node(root: &OwnedFd, n: &Node, userns: bool) -> nix::Result<()> {
+/// `dir`: the directory the last node went into, kept for the next.
+fn make_node<'a>(
+    root: &OwnedFd,
+    n: &'a Node,
+    userns: bool,
+    dir: &mut Option<(&'a Path, OwnedFd)>,
+) -> nix::Result<()> {
     let parent = n.path.parent().unwrap_or(Path::new("/"));
     let name = n.path.file_name().ok_or(Errno::EINVAL)?;
-    let dir = paths::create_in_root(root.as_raw_fd(), parent, Kind::Dir)?;
+    let dir = match dir.take() {
+        Some((p, fd)) if p == parent => &dir.insert((p, fd)).1,
+        _ => {
+            let fd = paths::create_in_root(root.as_raw_fd(), parent, Kind::Dir)?;
+            &dir.insert((parent, fd)).1
+        }
+    };
     if userns {
         // mknod is refused in a user namespace: bind the host's node.
         let host = n.path.clone();
@@ -136,17 +154,17 @@ fn make_node(root: &OwnedFd, n: &Node, userns: bool) -> nix::Result<()> {
     }
     let dev = makedev(n.major, n.minor);
     let mode = Mode::from_bits_truncate(n.mode);
-    match mknodat(&dir, name, n.typ, mode, dev) {
+    match mknodat(dir, name, n.typ, mode, dev) {
         Ok(()) => {}
         Err(Errno::EEXIST) => {
             // Replace whatever the image put there (it may be a symlink).
-            nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)?;
-            mknodat(&dir, name, n.typ, mode, dev)?;
+            nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)?;
+            mknodat(dir, name, n.typ, mode, dev)?;
         }
         Err(e) => return Err(e),
     }
     nix::unistd::fchownat(
-        &dir,
+        dir,
         name,
         Some(n.uid.into()),
         Some(n.gid.into()),

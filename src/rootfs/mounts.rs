@@ -105,19 +105,18 @@ fn new_filesystem(
     plan: &InitPlan,
 ) -> Result<()> {
     let dest = m.destination();
-    let existing = existing_mode(root, dest);
-    let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
-        .ctx(|| format!("creating {}", dest.display()))?;
-    let source = m.source().as_deref().map(cpath).transpose()?;
     let mut data = opts.data.clone();
     // A tmpfs over a directory the image has keeps that directory's mode
     // unless the options give one (runc, #4973).
     if typ == "tmpfs"
-        && let Some(mode) = existing
         && !data.iter().any(|d| d.starts_with("mode="))
+        && let Some(mode) = existing_mode(root, dest)
     {
         data.push(format!("mode={mode:o}"));
     }
+    let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
+        .ctx(|| format!("creating {}", dest.display()))?;
+    let source = m.source().as_deref().map(cpath).transpose()?;
     // As runc: proc and sysfs keep their own labels, and mqueue takes no
     // context= option (its root is labelled below).
     let label = plan.mount_label.as_deref();

@@ -84,10 +84,17 @@ fn create_depth(root: RawFd, path: &Path, kind: Kind, links: u32) -> nix::Result
     }
     let comps: Vec<Component> = relative(path).components().collect();
     let (mut dir, mut prefix, skip) = start_at(root, &comps)?;
+    // Started at the parent: the whole path was just found missing.
+    let probed = skip + 1 == comps.len();
     for (i, c) in comps.iter().enumerate().skip(skip) {
         let last = i + 1 == comps.len();
         let next = prefix.join(c.as_os_str());
-        match open_in_root(root, &next, libc::O_PATH) {
+        let found = if last && probed {
+            Err(Errno::ENOENT)
+        } else {
+            open_in_root(root, &next, libc::O_PATH)
+        };
+        match found {
             Ok(fd) => {
                 dir = fd;
                 prefix = next;
