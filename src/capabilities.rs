@@ -14,10 +14,11 @@ pub fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
         .collect()
 }
 
-pub fn drop_bounding(bounding: &Option<Capabilities>) -> Result<()> {
+/// Narrow the bounding set to `bounding`; `current` is the set as read
+/// (read once: each capability takes a prctl to read).
+pub fn drop_bounding(bounding: &Option<Capabilities>, current: &CapsHashSet) -> Result<()> {
     let keep = to_caps(bounding);
-    let supported = caps::runtime::thread_all_supported();
-    for cap in supported {
+    for &cap in current {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
                 StageError::new(format!("dropping {cap} from the bounding set: {e}"))

@@ -34,17 +34,14 @@ pub fn become_user(
     // granted and is left out (see host::unavailable_caps). In a user
     // namespace made after exec the permitted set is full, so the bounding
     // set counts.
-    let held: CapsHashSet = if caps.is_some() {
-        caps::read(None, CapSet::Permitted)
-            .unwrap_or_default()
-            .intersection(&caps::read(None, CapSet::Bounding).unwrap_or_default())
-            .copied()
-            .collect()
-    } else {
-        CapsHashSet::new()
-    };
+    let bounding = caps::read(None, CapSet::Bounding).unwrap_or_default();
+    let held: CapsHashSet = caps::read(None, CapSet::Permitted)
+        .unwrap_or_default()
+        .intersection(&bounding)
+        .copied()
+        .collect();
     if let Some(c) = caps {
-        crate::capabilities::drop_bounding(c.bounding())?;
+        crate::capabilities::drop_bounding(c.bounding(), &bounding)?;
         sys::prctl(libc::PR_SET_KEEPCAPS, 1).ctx(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     }
     let mut groups: Vec<nix::unistd::Gid> = user
