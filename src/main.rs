@@ -23,6 +23,7 @@ mod netdev;
 mod netlink;
 mod plan;
 mod process;
+mod procfs;
 mod rootfs;
 mod seccomp;
 mod spec;

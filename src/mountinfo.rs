@@ -17,7 +17,12 @@ pub struct Entry {
 }
 
 pub fn read() -> std::io::Result<Vec<Entry>> {
-    Ok(parse(&std::fs::read_to_string("/proc/self/mountinfo")?))
+    Ok(parse(&text()?))
+}
+
+/// /proc/self/mountinfo as text.
+pub fn text() -> std::io::Result<String> {
+    crate::procfs::read(Path::new("/proc/self/mountinfo"), 16 * 1024)
 }
 
 pub fn parse(text: &str) -> Vec<Entry> {

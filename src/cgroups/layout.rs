@@ -25,7 +25,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn detect() -> Result<Layout> {
-        let text = std::fs::read_to_string("/proc/self/mountinfo")
+        let text = crate::mountinfo::text()
             .map_err(|e| CgroupError::io("read", Path::new("/proc/self/mountinfo"), e))?;
         Ok(Self::parse(&text))
     }

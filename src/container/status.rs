@@ -37,7 +37,8 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let path = format!("/proc/{pid}/stat");
+    let stat = crate::procfs::read(Path::new(&path), 1024).ok()?;
     parse_stat(&stat)
 }
 
