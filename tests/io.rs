@@ -296,3 +296,29 @@ fn foreground_run_with_a_terminal_prints_plain_newlines() {
         "{text:?}"
     );
 }
+
+/// Started with stdout closed, hull opens /dev/null in its place before
+/// anything else (as Rust's own start-up would, which hull skips): the
+/// first file it opens, here the log, must not become its stdout and
+/// receive what it prints.
+#[test]
+fn closed_stdout_becomes_dev_null() {
+    let b = Bundle::new(&["true"]);
+    let root = b.root.to_str().unwrap();
+    let log = b.dir.join("hull.log");
+    let script = format!(
+        "exec 1>&-; {} --root {root} --log {} list",
+        hull_bin(),
+        log.display()
+    );
+    let st = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st:?}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !text.contains("STATUS"),
+        "the table went into the log: {text}"
+    );
+}

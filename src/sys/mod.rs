@@ -15,6 +15,38 @@ pub mod vfork;
 /// clone3's flag to start the child in a cgroup v2 directory (Linux 5.7).
 pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// What hull needs of Rust's start-up, which it skips (see main.rs): fds
+/// 0-2 open (a closed one gets /dev/null, or the first file hull opens
+/// would become its stdout), and SIGPIPE ignored, so that a closed pipe is
+/// an EPIPE error, as everywhere in Rust, not death.
+#[cfg_attr(test, allow(dead_code))]
+pub fn start_up() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is an array of three pollfds that poll may write to.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
+    for p in fds {
+        let closed = if polled {
+            p.revents & libc::POLLNVAL != 0
+        } else {
+            // SAFETY: fcntl(F_GETFD) only inspects the descriptor.
+            let flags = unsafe { libc::fcntl(p.fd, libc::F_GETFD) };
+            flags < 0
+        };
+        // SAFETY: open takes a NUL-terminated path; the lowest free number
+        // is the one just found closed (the lower ones are open).
+        if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } < 0 {
+            // Nowhere to say it: std aborts the same way.
+            std::process::abort();
+        }
+    }
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 fn check(ret: libc::c_long) -> nix::Result<libc::c_long> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
 }
