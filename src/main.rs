@@ -29,6 +29,7 @@ mod procfs;
 mod rootfs;
 mod seccomp;
 mod spec;
+mod stdout;
 mod sys;
 mod sysctl;
 mod version;
@@ -65,7 +66,7 @@ fn hull() -> ! {
         }
     };
     if cli.version {
-        print!("{}", version::text());
+        let _ = stdout::print(&version::text());
         std::process::exit(0);
     }
     if cli.command.is_none() {

@@ -322,3 +322,33 @@ fn closed_stdout_becomes_dev_null() {
         "the table went into the log: {text}"
     );
 }
+
+/// A reader that went away (`hull list | head -1`): hull ends by SIGPIPE,
+/// silently, as runc does (Go's runtime), not with a "failed printing"
+/// abort on stderr.
+#[test]
+fn a_closed_stdout_pipe_ends_hull_by_sigpipe_as_runc() {
+    use std::os::unix::process::ExitStatusExt;
+    let b = Bundle::new(&["true"]);
+    let root = b.root.to_str().unwrap().to_string();
+    let mut runtimes = vec![hull_bin()];
+    if let Some(runc) = runc_bin() {
+        runtimes.push(runc.to_string());
+    }
+    for rt in runtimes {
+        // The pipe's read end is gone before the runtime writes.
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        drop(r);
+        let out = std::process::Command::new(&rt)
+            .args(["--root", &root, "list"])
+            .stdout(std::process::Stdio::from(w))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{rt}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{rt}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

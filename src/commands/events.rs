@@ -19,7 +19,7 @@ struct Event<'a> {
 }
 
 fn emit(e: &Event) -> Result<()> {
-    println!("{}", serde_json::to_string(e)?);
+    crate::stdout::print(&format!("{}\n", serde_json::to_string(e)?))?;
     Ok(())
 }
 

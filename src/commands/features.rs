@@ -1,9 +1,7 @@
 use anyhow::Result;
 
 pub fn run() -> Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&crate::features::document())?
-    );
+    let doc = serde_json::to_string_pretty(&crate::features::document())?;
+    crate::stdout::print(&format!("{doc}\n"))?;
     Ok(())
 }

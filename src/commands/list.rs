@@ -7,7 +7,7 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
     let ids = store.ids()?;
     if a.quiet {
         for id in ids {
-            println!("{id}");
+            crate::stdout::print(&format!("{id}\n"))?;
         }
         return Ok(());
     }
@@ -16,9 +16,9 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
         ListFormat::Json => {
             let v: Vec<_> = containers.iter().map(|c| c.oci_state()).collect();
             if v.is_empty() {
-                println!("null");
+                crate::stdout::print("null\n")?;
             } else {
-                println!("{}", serde_json::to_string(&v)?);
+                crate::stdout::print(&format!("{}\n", serde_json::to_string(&v)?))?;
             }
         }
         ListFormat::Table => {
@@ -37,7 +37,7 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
                     c.state.owner.clone(),
                 ]);
             }
-            print!("{}", table(&rows));
+            crate::stdout::print(&table(&rows))?;
         }
     }
     Ok(())

@@ -11,9 +11,9 @@ pub fn run(store: &Store, a: &PsArgs) -> Result<()> {
     let pids = c.cgroup().pids()?;
     if a.format == ListFormat::Json {
         if pids.is_empty() {
-            println!("null");
+            crate::stdout::print("null\n")?;
         } else {
-            println!("{}", serde_json::to_string(&pids)?);
+            crate::stdout::print(&format!("{}\n", serde_json::to_string(&pids)?))?;
         }
         return Ok(());
     }
@@ -31,7 +31,7 @@ pub fn run(store: &Store, a: &PsArgs) -> Result<()> {
     if !out.status.success() {
         bail!("{}: {text}", out.status);
     }
-    print!("{}", filter(&text, &pids)?);
+    crate::stdout::print(&filter(&text, &pids)?)?;
     Ok(())
 }
 

@@ -47,6 +47,22 @@ pub fn start_up() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
+/// End the process by SIGPIPE, as a write to a closed pipe does when the
+/// signal is not ignored (hull ignores it, see `start_up`).
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: SIG_DFL installs no handler code; sigset_t is plain old data
+    // that sigemptyset and sigaddset initialise; raise signals ourselves.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(128 + libc::SIGPIPE)
+}
+
 fn check(ret: libc::c_long) -> nix::Result<libc::c_long> {
     if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
 }
