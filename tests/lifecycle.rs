@@ -525,7 +525,7 @@ fn created_init_holds_little_memory() {
 /// nothing and takes SIGTERM at once, as runc's does, instead of holding
 /// it until `start`.
 #[test]
-fn created_init_takes_signals_with_the_callers_mask() {
+fn created_init_blocks_no_signal_and_dies_of_sigterm() {
     require_root!();
     let mut b = Bundle::new(&["true"]);
     b.config["linux"]["namespaces"]

@@ -50,16 +50,13 @@ pub fn start_up() {
 /// End the process by SIGPIPE, as a write to a closed pipe does when the
 /// signal is not ignored (hull ignores it, see `start_up`).
 pub fn die_of_sigpipe() -> ! {
-    // SAFETY: SIG_DFL installs no handler code; sigset_t is plain old data
-    // that sigemptyset and sigaddset initialise; raise signals ourselves.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(libc::SIGPIPE);
-    }
+    use nix::sys::signal::{SigSet, Signal};
+    // SAFETY: SIG_DFL installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let mut pipe = SigSet::empty();
+    pipe.add(Signal::SIGPIPE);
+    let _ = pipe.thread_unblock();
+    let _ = nix::sys::signal::raise(Signal::SIGPIPE);
     std::process::exit(128 + libc::SIGPIPE)
 }
 
