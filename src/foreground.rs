@@ -13,9 +13,11 @@ use nix::unistd::Pid;
 use crate::console;
 use crate::sys;
 
-/// Signals a foreground run takes over; everything else keeps its default.
+/// Signals a foreground run takes over (to forward them): the real-time
+/// ones too, whose default would kill hull and orphan the container;
+/// everything else keeps its default.
 fn handled() -> SigSet {
-    let mut s = SigSet::empty();
+    let mut s = with_real_time();
     for sig in Signal::iterator() {
         if !matches!(
             sig,
@@ -33,6 +35,20 @@ fn handled() -> SigSet {
         }
     }
     s
+}
+
+/// SIGRTMIN..=SIGRTMAX, which nix's Signal has no names for.
+fn with_real_time() -> SigSet {
+    let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigaddset takes numbers
+    // within the range the C library reports.
+    unsafe {
+        libc::sigemptyset(raw.as_mut_ptr());
+        for sig in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+            libc::sigaddset(raw.as_mut_ptr(), sig);
+        }
+        SigSet::from_sigset_t_unchecked(raw.assume_init())
+    }
 }
 
 /// Block the handled signals now (before the container exists, so none is
@@ -58,15 +74,23 @@ pub fn wait(pid: i32, pidfd: &OwnedFd, sigfd: SignalFd, master: Option<OwnedFd>)
         console::sync_winsize(m);
     }
     let mut stdin_open = master.is_some();
+    // Once every holder of the pty's other side has closed it, the master
+    // reports hangup on every poll: it is no longer polled (it would spin
+    // at 100% CPU while the process lives on without its terminal).
+    let mut master_open = master.is_some();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         let stdin = std::io::stdin();
-        if let Some(m) = &master {
+        // Where the master and stdin are in `fds`, each when still polled.
+        let mut slots = [None, None];
+        if let Some(m) = master.as_ref().filter(|_| master_open) {
+            slots[0] = Some(fds.len());
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
+        }
+        if master.is_some() && stdin_open {
+            slots[1] = Some(fds.len());
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
@@ -78,16 +102,14 @@ pub fn wait(pid: i32, pidfd: &OwnedFd, sigfd: SignalFd, master: Option<OwnedFd>)
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
+        let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
         if let Some(m) = &master {
-            if ready.get(1).copied().unwrap_or(false) {
-                // EOF (every holder of the pty gone) ends nothing by itself:
-                // the init's exit, reaped below, does.
-                copy(m.as_raw_fd(), 1, &mut buf);
+            // EOF (every holder of the pty gone) ends nothing by itself:
+            // the init's exit, reaped below, does.
+            if is_ready(slots[0]) && !copy(m.as_raw_fd(), 1, &mut buf) {
+                master_open = false;
             }
-            if stdin_open
-                && ready.get(2).copied().unwrap_or(false)
-                && !copy(0, m.as_raw_fd(), &mut buf)
-            {
+            if is_ready(slots[1]) && !copy(0, m.as_raw_fd(), &mut buf) {
                 stdin_open = false;
             }
         }
@@ -120,7 +142,7 @@ pub fn wait(pid: i32, pidfd: &OwnedFd, sigfd: SignalFd, master: Option<OwnedFd>)
 
 /// Reap every exited child (we are a subreaper); Some(status) once the init
 /// is among them.
-fn reap(pid: i32) -> Option<i32> {
+pub fn reap(pid: i32) -> Option<i32> {
     let mut result = None;
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
@@ -170,5 +192,21 @@ fn copy(from: i32, to: i32, buf: &mut [u8]) -> bool {
             }
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_time_signals_are_forwarded_not_fatal() {
+        let set = handled();
+        // SAFETY: sigismember only reads the initialised set.
+        let has = |sig| unsafe { libc::sigismember(set.as_ref(), sig) } == 1;
+        assert!(has(libc::SIGRTMIN() + 3));
+        assert!(has(libc::SIGRTMAX()));
+        assert!(has(libc::SIGTERM));
+        assert!(!has(libc::SIGKILL) && !has(libc::SIGTSTP));
     }
 }

@@ -268,6 +268,20 @@ enum Supervised {
     TimedOut,
 }
 
+/// How long to poll before `deadline`; None once it has passed.
+fn time_left(deadline: Option<Instant>) -> Option<PollTimeout> {
+    let Some(d) = deadline else {
+        return Some(PollTimeout::NONE);
+    };
+    let left = d.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return None;
+    }
+    // Rounded up, so the hook is not polled again just before.
+    let ms = left.as_millis().saturating_add(1).min(i32::MAX as u128);
+    Some(PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX))
+}
+
 /// Feed stdin, collect stdout and stderr, until the hook exits or runs out
 /// of time (then it is killed).
 fn supervise(
@@ -278,7 +292,9 @@ fn supervise(
     state: &[u8],
     timeout: Option<Duration>,
 ) -> Supervised {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout past what the clock can hold (a config may say i64::MAX
+    // seconds) is no deadline at all.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let mut stdin = Some(stdin);
     let mut written = 0;
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -301,17 +317,9 @@ fn supervise(
         if let Some(w) = &stdin {
             fds.push(PollFd::new(w.as_fd(), PollFlags::POLLOUT));
         }
-        let wait = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGKILL);
-                    return Supervised::TimedOut;
-                }
-                PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32 + 1)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::NONE,
+        let Some(wait) = time_left(deadline) else {
+            let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), libc::SIGKILL);
+            return Supervised::TimedOut;
         };
         match poll(&mut fds, wait) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -476,6 +484,14 @@ mod tests {
         let e = run(&s, Phase::CreateRuntime, b"{}").unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(5));
         assert!(e.contains("hook ran past specified timeout of 1.0s"), "{e}");
+    }
+
+    #[test]
+    fn a_timeout_past_the_clock_is_no_deadline() {
+        let s = spec(serde_json::json!({"createRuntime": [
+            {"path": "/bin/true", "timeout": i64::MAX}
+        ]}));
+        assert_eq!(run(&s, Phase::CreateRuntime, b"{}"), Ok(()));
     }
 
     #[test]

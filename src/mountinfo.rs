@@ -2,6 +2,8 @@
 //! mount that holds a rootfs, resctrl's mount point and the host mounts a
 //! container without its own mount namespace made.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// One line of mountinfo, the fields hull uses.
@@ -17,31 +19,35 @@ pub struct Entry {
 }
 
 pub fn read() -> std::io::Result<Vec<Entry>> {
-    Ok(parse(&text()?))
+    Ok(parse(&bytes()?))
 }
 
-/// /proc/self/mountinfo as text.
-pub fn text() -> std::io::Result<String> {
+/// /proc/self/mountinfo as the kernel wrote it: bytes, since a mount point
+/// is any name a user (FUSE needs no privilege) chose.
+pub fn bytes() -> std::io::Result<Vec<u8>> {
     crate::procfs::read(Path::new("/proc/self/mountinfo"), 16 * 1024)
 }
 
-pub fn parse(text: &str) -> Vec<Entry> {
-    text.lines().filter_map(parse_line).collect()
+pub fn parse(text: &[u8]) -> Vec<Entry> {
+    crate::procfs::lines(text).filter_map(parse_line).collect()
 }
 
-fn parse_line(line: &str) -> Option<Entry> {
-    let (pre, post) = line.split_once(" - ")?;
-    let pre: Vec<&str> = pre.split(' ').collect();
-    let post: Vec<&str> = post.split(' ').collect();
+fn parse_line(line: &[u8]) -> Option<Entry> {
+    // The optional fields end at a lone "-"; no field before it holds a
+    // space (mountinfo escapes them).
+    let mut fields = line.split(|&b| b == b' ');
+    let pre: Vec<&[u8]> = fields.by_ref().take_while(|f| *f != b"-").collect();
+    let post: Vec<&[u8]> = fields.collect();
     if pre.len() < 5 || post.len() < 3 {
         return None;
     }
+    let text = |f: &[u8]| String::from_utf8_lossy(f).into_owned();
     Some(Entry {
-        id: pre[0].parse().ok()?,
-        root: PathBuf::from(unescape(pre[3])),
-        mount_point: PathBuf::from(unescape(pre[4])),
-        fs_type: post[0].to_string(),
-        super_options: post[2].to_string(),
+        id: crate::procfs::number(pre[0])?,
+        root: unescape(pre[3]),
+        mount_point: unescape(pre[4]),
+        fs_type: text(post[0]),
+        super_options: text(post[2]),
     })
 }
 
@@ -55,11 +61,7 @@ pub fn mounts_under(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
-pub fn unescape(s: &str) -> String {
-    if !s.contains('\\') {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
+pub fn unescape(b: &[u8]) -> PathBuf {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -74,7 +76,7 @@ pub fn unescape(s: &str) -> String {
             i += 1;
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    PathBuf::from(OsStr::from_bytes(&out))
 }
 
 #[cfg(test)]
@@ -84,7 +86,7 @@ mod tests {
     #[test]
     fn parses_lines() {
         let e = parse(
-            "36 35 98:0 /mnt1 /mnt\\040x rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n",
+            b"36 35 98:0 /mnt1 /mnt\\040x rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n",
         );
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].id, 36);
@@ -96,6 +98,18 @@ mod tests {
 
     #[test]
     fn unescapes_octal() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(unescape(b"/a\\040b"), PathBuf::from("/a b"));
+    }
+
+    #[test]
+    fn a_mount_point_need_not_be_utf8() {
+        let e = parse(
+            b"1 0 0:1 / / rw - ext4 /dev/vda rw\n\
+              40 1 0:50 / /tmp/caf\xe9 rw,relatime shared:9 - tmpfs tmpfs rw\n\
+              41 1 0:51 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[1].mount_point.as_os_str().as_bytes(), b"/tmp/caf\xe9");
+        assert_eq!(e[2].fs_type, "cgroup2");
     }
 }

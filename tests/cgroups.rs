@@ -14,6 +14,21 @@ fn pure_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
+/// Where the v1 hierarchy with `controller` is mounted, from the mount
+/// table: a directory of that name under /sys/fs/cgroup proves nothing
+/// (other tools leave plain directories on that tmpfs for controllers
+/// that are not mounted).
+fn v1_mount(controller: &str) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mut post = post.split(' ');
+        let (fs, opts) = (post.next()?, post.nth(1)?);
+        let has = fs == "cgroup" && opts.split(',').any(|o| o == controller);
+        has.then(|| pre.split(' ').nth(4).map(PathBuf::from))?
+    })
+}
+
 /// The container `id`'s directory for a v1 controller: its v1 hierarchy,
 /// or v2 when the controller is bound there (pure v2, or hugetlb on a
 /// hybrid host). Containers use the default cgroupsPath, /<id>.
@@ -21,11 +36,10 @@ fn cg_dir(v1_controller: &str, id: &str) -> PathBuf {
     if pure_v2() {
         return PathBuf::from("/sys/fs/cgroup").join(id);
     }
-    let v1 = PathBuf::from("/sys/fs/cgroup").join(v1_controller);
-    if v1.exists() {
-        return v1.join(id);
+    match v1_mount(v1_controller) {
+        Some(v1) => v1.join(id),
+        None => PathBuf::from("/sys/fs/cgroup/unified").join(id),
     }
-    PathBuf::from("/sys/fs/cgroup/unified").join(id)
 }
 
 fn read(dir: &Path, file: &str) -> String {
@@ -258,7 +272,7 @@ fn blkio_throttles_are_written() {
 #[test]
 fn network_without_a_controller_is_a_clear_error() {
     require_root!();
-    if Path::new("/sys/fs/cgroup/net_cls").exists() {
+    if v1_mount("net_cls").is_some() {
         let b = with_resources(&["sleep", "100"], json!({"network": {"classID": 1048577}}));
         let id = b.id("netcls");
         b.create(&id);

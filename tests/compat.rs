@@ -10,27 +10,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::process::{Command, Stdio};
-
-/// Run the bundle with Debian's runc; None when runc is not installed.
-fn run_with_runc(b: &Bundle, id: &str) -> Option<std::process::Output> {
-    let runc = runc_bin()?;
-    let root = b.dir.join("runc-state");
-    let out = output_of(
-        Command::new(runc)
-            .arg("--root")
-            .arg(&root)
-            .args(["run", "--bundle", b.dir.to_str().unwrap(), id])
-            .stdin(Stdio::null()),
-    );
-    let _ = output_of(
-        Command::new(runc)
-            .arg("--root")
-            .arg(&root)
-            .args(["delete", "--force", id]),
-    );
-    Some(out)
-}
+use std::process::Command;
 
 #[test]
 fn mount_under_an_absolute_symlink_like_var_run() {
@@ -64,7 +44,7 @@ fn mount_under_an_absolute_symlink_like_var_run() {
             .is_dir()
     );
     assert!(!std::path::Path::new("/run/secrets/kubernetes.io/serviceaccount/token").exists());
-    if let Some(r) = run_with_runc(&b, &b.id("varrun-runc")) {
+    if let Some(r) = runc_run(&b, &b.id("varrun-runc"), &[]) {
         assert_eq!(
             r.stdout,
             o.stdout,
@@ -121,7 +101,7 @@ fn proc_on_a_symlink_is_refused_like_runc() {
         "{err}"
     );
     assert!(!b.state_dir_exists(&id));
-    if let Some(r) = run_with_runc(&b, &b.id("procsym-runc")) {
+    if let Some(r) = runc_run(&b, &b.id("procsym-runc"), &[]) {
         assert!(!r.status.success());
         assert!(
             String::from_utf8_lossy(&r.stderr).contains("must be mounted on ordinary directory")
@@ -245,6 +225,10 @@ fn a_frozen_or_busy_existing_cgroup_is_refused() {
         "{err}"
     );
     assert!(!b.state_dir_exists(&id));
+    assert!(
+        sleeper.try_wait().unwrap().is_none(),
+        "the refused create must not kill a process it did not start"
+    );
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
     let _ = std::fs::remove_dir(&busy);

@@ -91,9 +91,11 @@ impl Part {
 }
 
 /// The parts `res` sets, in runc's order of application.
-fn parts(res: &LinuxResources, mode: Mode, device_rules: bool) -> Vec<Part> {
+fn parts(res: &LinuxResources, mode: Mode) -> Vec<Part> {
     let mut out = Vec::new();
-    if mode == Mode::Create && device_rules {
+    // Every container gets its device rules, none at all being the
+    // default list; `update` leaves them as create made them.
+    if mode == Mode::Create {
         out.push(Part::Devices);
     }
     if res.pids().as_ref().is_some_and(|p| p.limit() != 0) {
@@ -171,18 +173,15 @@ fn parts(res: &LinuxResources, mode: Mode, device_rules: bool) -> Vec<Part> {
 }
 
 /// Apply `res` to the container's cgroups. `v2_fd` is the container's v2
-/// directory (for the device program); `extra_devices` are the allow rules
-/// linux.devices implies.
+/// directory (for the device program).
 pub fn apply(
     paths: &CgroupPaths,
     res: &LinuxResources,
-    extra_devices: &[LinuxDeviceCgroup],
     v2_fd: Option<&OwnedFd>,
     mode: Mode,
 ) -> Result<()> {
     let spec_rules = res.devices().as_deref().unwrap_or(&[]);
-    let has_rules = !spec_rules.is_empty() || !extra_devices.is_empty();
-    let parts = parts(res, mode, has_rules);
+    let parts = parts(res, mode);
     // The v2 hierarchy's controllers, read only when v2 is needed.
     let mut v2_ctrls: Option<Vec<String>> = None;
     let targets = targets(paths, &parts, &mut v2_ctrls)?;
@@ -190,8 +189,7 @@ pub fn apply(
         enable_v2(paths, dir, mount, res, &targets, &mut v2_ctrls, mode)?;
     }
     for (part, target) in targets {
-        apply_part(part, target, res, spec_rules, extra_devices, v2_fd, mode)
-            .map_err(|e| in_field(part, e))?;
+        apply_part(part, target, res, spec_rules, v2_fd, mode).map_err(|e| in_field(part, e))?;
     }
     Ok(())
 }
@@ -309,13 +307,12 @@ fn apply_part(
     target: Target,
     res: &LinuxResources,
     spec_rules: &[LinuxDeviceCgroup],
-    extra_devices: &[LinuxDeviceCgroup],
     v2_fd: Option<&OwnedFd>,
     mode: Mode,
 ) -> Result<()> {
     use Target::{V1, V2};
     match (part, target) {
-        (Part::Devices, t) => set_devices(t, spec_rules, extra_devices, v2_fd),
+        (Part::Devices, t) => set_devices(t, spec_rules, v2_fd),
         (Part::Pids, V1(d) | V2(d)) => {
             v1::set_pids(d, res.pids().as_ref().map_or(0, |p| p.limit()))
         }
@@ -369,10 +366,9 @@ fn apply_part(
 fn set_devices(
     target: Target,
     spec_rules: &[LinuxDeviceCgroup],
-    extra_devices: &[LinuxDeviceCgroup],
     v2_fd: Option<&OwnedFd>,
 ) -> Result<()> {
-    let rules = devices::rules(spec_rules, extra_devices);
+    let rules = devices::rules(spec_rules);
     match (target, v2_fd) {
         (Target::V1(d), _) => v1::set_devices(d, &rules),
         (Target::V2(d), Some(fd)) => ebpf::apply(fd, d, &rules),

@@ -1,6 +1,11 @@
-//! The device access rules a container gets: the spec's rules, then runc's
-//! default allow list, then an allow rule for every node in linux.devices.
-//! v1 writes them to devices.allow/deny; v2 will compile them to eBPF.
+//! The device access rules a container gets, runc's way: everything
+//! denied, then the spec's rules, then runc's default allow list. v1
+//! writes them to devices.allow/deny; v2 compiles them to eBPF.
+//!
+//! A node listed in linux.devices is only created: access to it is what
+//! these rules say, and nothing more (Docker's `--device X:Y:r` sends a
+//! node and a read-only rule; an implied `rwm` for every node once let a
+//! container write a device its rules denied, or mknod a read-only one).
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
@@ -22,11 +27,13 @@ impl Rule {
             Some(LinuxDeviceType::P) => 'p',
             Some(LinuxDeviceType::A) | None => 'a',
         };
+        // -1 is runc's wildcard, as an absent number is.
+        let number = |n: Option<i64>| n.filter(|&n| n != -1);
         Rule {
             allow: d.allow(),
             typ,
-            major: d.major(),
-            minor: d.minor(),
+            major: number(d.major()),
+            minor: number(d.minor()),
             access: d.access().clone().unwrap_or_else(|| "rwm".to_string()),
         }
     }
@@ -71,8 +78,10 @@ const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
     allow('c', Some(10), Some(200), "rwm"), // /dev/net/tun
 ];
 
-/// The complete ordered rule list for a container.
-pub fn rules(spec_rules: &[LinuxDeviceCgroup], extra: &[LinuxDeviceCgroup]) -> Vec<Rule> {
+/// The complete ordered rule list for a container, applied on top of
+/// "deny everything" (runc's whitelist emulator): a config without any
+/// rule gets the default list and nothing more.
+pub fn rules(spec_rules: &[LinuxDeviceCgroup]) -> Vec<Rule> {
     let mut out: Vec<Rule> = spec_rules.iter().map(Rule::from_spec).collect();
     out.extend(
         DEFAULT_ALLOWED
@@ -85,7 +94,6 @@ pub fn rules(spec_rules: &[LinuxDeviceCgroup], extra: &[LinuxDeviceCgroup]) -> V
                 access: access.to_string(),
             }),
     );
-    out.extend(extra.iter().map(Rule::from_spec));
     out
 }
 
@@ -218,7 +226,7 @@ mod tests {
             .access("rwm")
             .build()
             .unwrap();
-        let r = rules(&[deny], &[]);
+        let r = rules(&[deny]);
         assert_eq!(r[0].v1_text(), "a");
         assert!(!r[0].allow);
         assert_eq!(r[1].v1_text(), "c *:* m");

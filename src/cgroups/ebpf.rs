@@ -75,9 +75,9 @@ fn devnum(n: Option<i64>) -> Result<Option<i32>> {
 
 /// Reduce the ordered rules the way the v1 devices controller does.
 pub fn reduce(rules: &[Rule]) -> Result<Effective> {
-    // With no rule at all a cgroup allows every device.
+    // Everything denied until a rule allows it (runc's whitelist).
     let mut eff = Effective {
-        default_allow: true,
+        default_allow: false,
         exceptions: Vec::new(),
     };
     for r in rules {
@@ -271,14 +271,11 @@ mod tests {
     }
 
     fn default_rules() -> Vec<Rule> {
-        super::super::devices::rules(
-            &[oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .access("rwm")
-                .build()
-                .unwrap()],
-            &[],
-        )
+        super::super::devices::rules(&[oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap()])
     }
 
     const R: u8 = ACC_READ;
@@ -327,10 +324,21 @@ mod tests {
     }
 
     #[test]
-    fn no_rules_allow_everything() {
-        assert!(reduce(&[]).unwrap().allows_all());
+    fn no_rules_deny_everything() {
+        assert!(!reduce(&[]).unwrap().allows_all());
         let prog = compile(&reduce(&[]).unwrap());
-        assert_eq!(run(&prog, DEV_BLOCK, R | W | M, 8, 0), 1);
+        assert_eq!(run(&prog, DEV_BLOCK, M, 8, 0), 0);
+        assert_eq!(run(&prog, DEV_CHAR, R, 1, 3), 0);
+        // No spec rule at all: runc's defaults, and nothing more.
+        let prog = compile(&reduce(&super::super::devices::rules(&[])).unwrap());
+        assert_eq!(run(&prog, DEV_CHAR, R | W, 1, 3), 1, "/dev/null");
+        assert_eq!(run(&prog, DEV_BLOCK, R, 8, 0), 0, "/dev/sda");
+        assert_eq!(run(&prog, DEV_CHAR, W, 1, 11), 0, "/dev/kmsg");
+        assert!(
+            reduce(&[rule(true, 'a', None, None, "rwm")])
+                .unwrap()
+                .allows_all()
+        );
     }
 
     #[test]

@@ -20,8 +20,6 @@ pub struct FsManager {
     /// were checked (before the first of them).
     made: Vec<PathBuf>,
     checked: bool,
-    /// Extra device rules implied by linux.devices.
-    pub extra_device_rules: Vec<oci_spec::runtime::LinuxDeviceCgroup>,
 }
 
 impl FsManager {
@@ -64,7 +62,6 @@ impl FsManager {
             v2_fd: None,
             made: Vec::new(),
             checked: false,
-            extra_device_rules: Vec::new(),
         })
     }
 
@@ -92,7 +89,6 @@ impl FsManager {
             v2_fd: None,
             made: Vec::new(),
             checked: false,
-            extra_device_rules: Vec::new(),
         }
     }
 
@@ -225,17 +221,11 @@ impl Manager for FsManager {
         }
         let empty = LinuxResources::default();
         let res = resources.unwrap_or(&empty);
-        apply::apply(
-            &self.paths,
-            res,
-            &self.extra_device_rules,
-            self.v2_fd.as_ref(),
-            Mode::Create,
-        )
+        apply::apply(&self.paths, res, self.v2_fd.as_ref(), Mode::Create)
     }
 
     fn update(&self, resources: &LinuxResources) -> Result<()> {
-        apply::apply(&self.paths, resources, &[], None, Mode::Update)
+        apply::apply(&self.paths, resources, None, Mode::Update)
     }
 
     fn clone_into(&self) -> Option<RawFd> {

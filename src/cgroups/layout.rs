@@ -25,12 +25,12 @@ pub struct Layout {
 
 impl Layout {
     pub fn detect() -> Result<Layout> {
-        let text = crate::mountinfo::text()
+        let text = crate::mountinfo::bytes()
             .map_err(|e| CgroupError::io("read", Path::new("/proc/self/mountinfo"), e))?;
         Ok(Self::parse(&text))
     }
 
-    pub fn parse(mountinfo: &str) -> Layout {
+    pub fn parse(mountinfo: &[u8]) -> Layout {
         let mut layout = Layout::default();
         for e in crate::mountinfo::parse(mountinfo) {
             match e.fs_type.as_str() {
@@ -82,16 +82,23 @@ fn is_controller(opt: &str) -> bool {
 /// hull's own cgroup per hierarchy, from /proc/self/cgroup: the base for
 /// relative cgroupsPath values. Key "" is the v2 entry.
 pub fn own_cgroups() -> Result<Vec<(String, PathBuf)>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| CgroupError::io("read", Path::new("/proc/self/cgroup"), e))?;
-    Ok(text
-        .lines()
+    let path = Path::new("/proc/self/cgroup");
+    let text = crate::procfs::read(path, 1024).map_err(|e| CgroupError::io("read", path, e))?;
+    Ok(parse_own(&text))
+}
+
+/// Lines of /proc/self/cgroup: `ID:CONTROLLERS:PATH`, the path being any
+/// bytes a cgroup's creator chose.
+fn parse_own(text: &[u8]) -> Vec<(String, PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    crate::procfs::lines(text)
         .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
+            let mut it = l.splitn(3, |&b| b == b':');
             let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
-            Some((ctrls.to_string(), PathBuf::from(path)))
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(path));
+            Some((String::from_utf8_lossy(ctrls).into_owned(), path))
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -109,7 +116,7 @@ mod tests {
 
     #[test]
     fn parses_hybrid() {
-        let l = Layout::parse(HYBRID);
+        let l = Layout::parse(HYBRID.as_bytes());
         assert_eq!(l.v1.len(), 4);
         assert_eq!(l.v1[1].mount, PathBuf::from("/sys/fs/cgroup/memory"));
         assert_eq!(l.v1[3].controllers, vec!["cpu", "cpuacct"]);
@@ -121,7 +128,16 @@ mod tests {
 
     #[test]
     fn parses_pure_v2() {
-        let l = Layout::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        let l = Layout::parse(b"30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
         assert!(l.v1.is_empty() && l.v2.is_some());
+    }
+
+    #[test]
+    fn own_cgroup_paths_are_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let own = parse_own(b"4:memory:/k8s/caf\xe9\n0::/a:b\n");
+        assert_eq!(own[0].0, "memory");
+        assert_eq!(own[0].1.as_os_str().as_bytes(), b"/k8s/caf\xe9");
+        assert_eq!(own[1], (String::new(), PathBuf::from("/a:b")));
     }
 }

@@ -39,7 +39,9 @@ pub(super) fn dir_of<'a>(dirs: &'a [(String, PathBuf)], controller: &str) -> Opt
 /// outcome (see `devices::V1State`).
 pub(super) fn set_devices(dir: &Path, rules: &[devices::Rule]) -> Result<()> {
     let current = devices::V1State::parse(&files::read(dir, "devices.list")?);
-    let mut target = current.clone();
+    // The rules apply to "deny everything" (runc's whitelist emulator), not
+    // to what the cgroup inherited: only the writes are minimal.
+    let mut target = devices::V1State::default();
     for r in rules {
         target.apply(r);
     }

@@ -54,10 +54,15 @@ fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
     spec.set_process(Some(process));
     // Foreground: signals are ours to forward from before the process
     // exists, and a terminal without a console socket is ours to proxy.
-    let sigfd = if a.detach {
+    // In a paused container the exec stage is frozen until `resume`: hull
+    // waits for it with the default dispositions then, so that Ctrl-C or
+    // SIGTERM still end that wait (the stage dies with its parent).
+    let take = || crate::foreground::take_signals().context("setting up signal forwarding");
+    let frozen = c.status == Status::Paused;
+    let mut sigfd = if a.detach || frozen {
         None
     } else {
-        Some(crate::foreground::take_signals().context("setting up signal forwarding")?)
+        Some(take()?)
     };
     let (ours, theirs) = if tty && a.console_socket.is_none() {
         let (x, y) = UnixStream::pair()?;
@@ -78,6 +83,13 @@ fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
             root: store.root(),
         },
     )?;
+    if frozen && !a.detach {
+        sigfd = Some(take()?);
+        // Its SIGCHLD may have come before it was blocked: then it is lost.
+        if let Some(code) = crate::foreground::reap(pid) {
+            return Ok(code);
+        }
+    }
     let Some(sigfd) = sigfd else {
         return Ok(0);
     };

@@ -15,7 +15,8 @@ pub fn run(store: &Store, id: &str) -> Result<()> {
     match c.status {
         Status::Created => {}
         Status::Stopped => bail!("cannot start a container that has stopped"),
-        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Running => bail!("cannot start an already running container"),
+        Status::Paused => bail!("cannot start a container in the paused state"),
         Status::Creating => bail!("cannot start a container that is still being created"),
     }
     // Through the locked directory's fd: a short path whatever --root is.

@@ -14,7 +14,7 @@ mod teardown;
 pub use error::ContainerError;
 pub use error::Result;
 pub use handle::Container;
-pub use ops::parse_signal;
+pub use ops::{parse_signal, wait_exit};
 pub use state::{HostMounts, LateHooks, State, write_config};
 pub use status::{START_SOCKET, Status, proc_start_time};
 pub use store::{Lock, Store, validate_id};

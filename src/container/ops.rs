@@ -45,7 +45,7 @@ impl Container {
         }
         let state = self.state.hook_state("running", self.state.pid);
         if let Err(e) = crate::hooks::run(&spec, crate::hooks::Phase::Poststart, &state) {
-            let _ = self.signal(Some(Signal::SIGKILL), true);
+            let _ = self.signal(libc::SIGKILL, true);
             anyhow::bail!("{e}");
         }
         Ok(())
@@ -73,24 +73,24 @@ impl Container {
     /// Send `sig` to the init, or to every process in the container with
     /// `all` (and always when the container shares the host's pid namespace,
     /// where killing the init would not take the others with it).
-    /// `None` is signal 0: only whether the process is there. SIGKILL to a
+    /// Signal 0 asks only whether the process is there. SIGKILL to a
     /// paused container thaws it too, or the frozen tasks would never die
     /// (runc does the same; containerd's forced delete of a paused task
     /// relies on it).
-    pub fn signal(&self, sig: Option<Signal>, all: bool) -> Result<(), OpError> {
+    pub fn signal(&self, sig: i32, all: bool) -> Result<(), OpError> {
         let sent = self.send(sig, all);
-        if sig == Some(Signal::SIGKILL) && self.status == Status::Paused {
+        if sig == libc::SIGKILL && self.status == Status::Paused {
             let _ = self.cgroup().freeze(false);
         }
         sent
     }
 
-    fn send(&self, sig: Option<Signal>, all: bool) -> Result<(), OpError> {
+    fn send(&self, sig: i32, all: bool) -> Result<(), OpError> {
         if all || !self.state.own_pid_ns {
             let pids = self.cgroup().pids()?;
             let mut sent = false;
             for pid in pids {
-                if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok() {
+                if sys::kill(pid, sig).is_ok() {
                     sent = true;
                 }
             }
@@ -99,7 +99,7 @@ impl Container {
             }
         }
         let fd = self.init_pidfd().ok_or(OpError::NotRunning)?;
-        match sys::pidfd_send_signal(fd.as_raw_fd(), sig.map_or(0, |s| s as i32)) {
+        match sys::pidfd_send_signal(fd.as_raw_fd(), sig) {
             Ok(()) => Ok(()),
             Err(nix::errno::Errno::ESRCH) => Err(OpError::NotRunning),
             Err(e) => Err(OpError::Sys("sending signal", e)),
@@ -137,25 +137,48 @@ pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
 }
 
 /// runc's signal parsing: a number, or a name in any case with or without
-/// "SIG". 0 (None) is the "is it alive?" probe.
-pub fn parse_signal(s: &str) -> Result<Option<Signal>, String> {
+/// "SIG"; real-time signals too, by number (containerd sends numbers) or
+/// as RTMIN+N / RTMAX-N (the stop signal of systemd-based images is
+/// SIGRTMIN+3). 0 is the "is it alive?" probe.
+pub fn parse_signal(s: &str) -> Result<i32, String> {
+    let unknown = || format!("unknown signal {s:?}");
+    let max = libc::SIGRTMAX();
     if let Ok(n) = s.parse::<i32>() {
-        if n == 0 {
-            return Ok(None);
-        }
-        return Signal::try_from(n)
-            .map(Some)
-            .map_err(|_| format!("unknown signal {s:?}"));
+        return match n {
+            0 => Ok(0),
+            n if (1..=max).contains(&n) && Signal::try_from(n).is_ok() => Ok(n),
+            n if (libc::SIGRTMIN()..=max).contains(&n) => Ok(n),
+            _ => Err(unknown()),
+        };
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    // "" or the sign followed by decimal digits, within the RT range.
+    let rt = |base: i32, rest: &str, sign: char| -> Result<i32, String> {
+        let off = match rest.strip_prefix(sign) {
+            None if rest.is_empty() => 0,
+            Some(d) if !d.is_empty() && d.len() < 4 && d.bytes().all(|b| b.is_ascii_digit()) => {
+                d.parse::<i32>().map_err(|_| unknown())?
+            }
+            _ => return Err(unknown()),
+        };
+        let n = if sign == '+' { base + off } else { base - off };
+        if (libc::SIGRTMIN()..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(unknown())
+        }
     };
-    name.parse::<Signal>()
-        .map(Some)
-        .map_err(|_| format!("unknown signal {s:?}"))
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(libc::SIGRTMIN(), rest, '+');
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return rt(max, rest, '-');
+    }
+    format!("SIG{name}")
+        .parse::<Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| unknown())
 }
 
 #[cfg(test)]
@@ -165,14 +188,33 @@ mod tests {
     #[test]
     fn parses_signals_like_runc() {
         for s in ["SIGTERM", "TERM", "term", "15"] {
-            assert_eq!(parse_signal(s).unwrap(), Some(Signal::SIGTERM), "{s}");
+            assert_eq!(parse_signal(s), Ok(libc::SIGTERM), "{s}");
         }
         for s in ["KILL", "SIGKILL", "kill", "9", "sigkill"] {
-            assert_eq!(parse_signal(s).unwrap(), Some(Signal::SIGKILL), "{s}");
+            assert_eq!(parse_signal(s), Ok(libc::SIGKILL), "{s}");
         }
-        assert_eq!(parse_signal("0").unwrap(), None);
+        assert_eq!(parse_signal("0"), Ok(0));
         assert!(parse_signal("SIGFOO").is_err());
         assert!(parse_signal("99").is_err());
         assert!(parse_signal("-1").is_err());
+        // glibc keeps 32 and 33 for itself.
+        assert!(parse_signal("32").is_err());
+    }
+
+    #[test]
+    fn parses_real_time_signals() {
+        let min = libc::SIGRTMIN();
+        let max = libc::SIGRTMAX();
+        assert_eq!(parse_signal("37"), Ok(37));
+        assert_eq!(parse_signal(&max.to_string()), Ok(max));
+        assert_eq!(parse_signal("SIGRTMIN+3"), Ok(min + 3));
+        assert_eq!(parse_signal("rtmin"), Ok(min));
+        assert_eq!(parse_signal("RTMAX-1"), Ok(max - 1));
+        assert_eq!(parse_signal("SIGRTMAX"), Ok(max));
+        for bad in [
+            "RTMIN+99", "RTMAX-99", "RTMIN+x", "RTMIN-1", "RTMAX+1", "RTMIN+", "65",
+        ] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -69,13 +69,19 @@ pub struct LateHooks {
     pub poststop: bool,
 }
 
-/// What a container without its own mount namespace mounts on the host:
-/// everything under `under` that was not there before.
+/// What a container without its own mount namespace mounts on the host.
+/// Once create is done these are exactly the mounts `made`; for a create
+/// that never got that far, those under `under` that appeared meanwhile.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HostMounts {
     pub under: PathBuf,
     /// Mount ids already present under `under` before create: not ours.
     pub before: Vec<u64>,
+    /// The mounts create made, as found when the init was ready: whatever
+    /// appears under the rootfs later (a host mount, or the container's own
+    /// doing) is not hull's to unmount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made: Option<Vec<u64>>,
 }
 
 impl State {

@@ -42,16 +42,18 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     parse_stat(&stat)
 }
 
-fn parse_stat(stat: &str) -> Option<u64> {
-    // comm may contain spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
+fn parse_stat(stat: &[u8]) -> Option<u64> {
+    // comm is any 15 bytes the process chose (spaces, parentheses, a
+    // character cut in half): fields start after the last ')'.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = stat.get(close + 2..)?;
+    let mut fields = rest.split(|&b| b == b' ');
     let state = fields.next()?;
-    if state == "Z" || state == "X" {
+    if state == b"Z" || state == b"X" {
         return None;
     }
     // `state` is field 3; starttime is field 22, i.e. 19 further.
-    fields.nth(18)?.parse().ok()
+    crate::procfs::number(fields.nth(18)?)
 }
 
 /// Status of the container recorded in `state`.
@@ -60,11 +62,13 @@ pub fn derive(dir: &Path, state: &State, frozen: impl FnOnce() -> bool) -> Statu
         return Status::Creating;
     }
     match proc_start_time(state.pid) {
+        // Frozen comes first, created or not (as runc): a paused created
+        // container says so, and `resume` can thaw it.
         Some(t) if t == state.start_time => {
-            if dir.join(START_SOCKET).exists() {
-                Status::Created
-            } else if frozen() {
+            if frozen() {
                 Status::Paused
+            } else if dir.join(START_SOCKET).exists() {
+                Status::Created
             } else {
                 Status::Running
             }
@@ -79,14 +83,23 @@ mod tests {
 
     #[test]
     fn parses_start_time_with_odd_comm() {
-        let stat = "42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 100 1";
+        let stat = b"42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 100 1";
         assert_eq!(parse_stat(stat), Some(987654));
     }
 
     #[test]
     fn zombie_is_not_alive() {
-        let stat = "42 (sh) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 100 1";
+        let stat = b"42 (sh) Z 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 100 1";
         assert_eq!(parse_stat(stat), None);
+    }
+
+    #[test]
+    fn a_name_cut_mid_character_is_still_alive() {
+        // "программа" cut at 15 bytes by the kernel, with a ')' inside.
+        let stat = b"7 (\xd0\xbf\xd1)\x80\xd0\xbe\xd0\xb3\xd1\x80\xd0) S 1 7 7 0 -1 4194560 \
+                     100 0 0 0 0 0 0 0 20 0 1 0 55 100 1";
+        assert_eq!(parse_stat(stat), Some(55));
+        assert_eq!(parse_stat(b"7 (x)"), None);
     }
 
     #[test]

@@ -28,7 +28,15 @@ pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
         .and_then(|raw| serde_json::from_slice(&raw).ok());
     let cg = FsManager::from_paths(state.cgroup.clone());
     kill_init(state, &cg);
-    let mut first: Option<OpError> = empty_cgroups(&cg).err();
+    // The cgroups are the container's to empty only once its init was
+    // cloned into them: that happens after create checked that a cgroup
+    // it did not make held no process. A create refused before then (a
+    // cgroup shared with a running container) kills nobody.
+    let mut first: Option<OpError> = if state.pid > 0 {
+        empty_cgroups(&cg).err()
+    } else {
+        None
+    };
     let mut keep = |r: Result<(), OpError>| {
         if let Err(e) = r
             && first.is_none()
@@ -79,7 +87,11 @@ fn kill_init(state: &State, cg: &FsManager) {
 /// to each on v1, until the kernel has let them all go.
 fn empty_cgroups(cg: &FsManager) -> Result<(), OpError> {
     for round in 0..500 {
-        let pids = cg.pids().unwrap_or_default();
+        // A cgroup.procs that cannot be read is not an empty cgroup: kill
+        // what can be killed and fail, so delete can be tried again.
+        let pids = cg.pids().inspect_err(|_| {
+            let _ = cg.kill_all();
+        })?;
         if pids.is_empty() {
             return Ok(());
         }
@@ -94,13 +106,18 @@ fn empty_cgroups(cg: &FsManager) -> Result<(), OpError> {
 }
 
 /// Unmount what a container without its own mount namespace mounted on the
-/// host: every mount under the rootfs that was not there before, deepest
-/// first, detached so that a busy one goes too.
+/// host: the mounts create made, deepest first, detached so that a busy
+/// one goes too.
 fn unmount_host(m: &HostMounts) -> Result<(), OpError> {
+    let ours = |id: &u64| match &m.made {
+        Some(made) => made.contains(id),
+        // A create killed before it was done: what appeared meanwhile.
+        None => !m.before.contains(id),
+    };
     let mut ours: Vec<(u64, PathBuf)> = crate::mountinfo::mounts_under(&m.under)
         .map_err(|e| OpError::Remove(m.under.clone(), e))?
         .into_iter()
-        .filter(|(id, _)| !m.before.contains(id))
+        .filter(|(id, _)| ours(id))
         .collect();
     // Deeper mount points first; later mounts on the same point first.
     ours.sort_by(|a, b| {
@@ -145,5 +162,24 @@ fn unmount_exact(point: &Path, id: u64) -> nix::Result<()> {
     ) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_process_list_is_not_an_empty_cgroup() {
+        let dir = std::env::temp_dir().join(format!("hull-procs-{}", std::process::id()));
+        // A directory where cgroup.procs should be: reading it fails.
+        std::fs::create_dir_all(dir.join("cgroup.procs")).unwrap();
+        let cg = FsManager::from_paths(crate::cgroups::CgroupPaths {
+            v2: Some(dir.clone()),
+            ..Default::default()
+        });
+        let r = empty_cgroups(&cg);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(r.is_err(), "{r:?}");
     }
 }

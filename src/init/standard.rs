@@ -109,10 +109,12 @@ fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
 
 /// After `start` (or at once for `run`): the startContainer hooks, in the
 /// container, then the last settings before execve.
-fn start(ready: Ready) -> Result<crate::process::Exec> {
+fn start(mut ready: Ready) -> Result<crate::process::Exec> {
     if let Some(state) = &ready.hook_state
         && !crate::hooks::of(&ready.spec, crate::hooks::Phase::StartContainer).is_empty()
     {
+        // The hooks are the container's programs: confined like it.
+        ready.exec.load_seccomp_early()?;
         let state = with_status(state, "created");
         crate::hooks::run(&ready.spec, crate::hooks::Phase::StartContainer, &state)
             .map_err(StageError::new)?;

@@ -73,6 +73,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         chan: &theirs,
         parent_end: ours.as_raw_fd(),
         wait_for_maps: false,
+        into_frozen: c.status == crate::container::Status::Paused,
         join: &cgroup_joins,
     };
     let (child_pid, child_pidfd) = spawn::spawn(&child, 0, cg.clone_into())?;

@@ -40,7 +40,7 @@ pub fn send_plan(
         // The child may have failed before reading: its report says why.
         return Err(match chan.recv::<FromInit>() {
             Ok(FromInit::Error(e)) => anyhow!(e.msg),
-            _ => died(e, cg),
+            _ => died(e, cg, pid),
         });
     }
     Ok(())
@@ -59,7 +59,9 @@ pub fn drive(
 ) -> Result<Option<OwnedFd>> {
     let mut init_pidfd = None;
     loop {
-        match chan.recv::<FromInit>().map_err(|e| died(e, cg))? {
+        let stage = rec.state.pid;
+        let closed = |e| died(e, cg, stage);
+        match chan.recv::<FromInit>().map_err(closed)? {
             FromInit::NeedIdMaps => {
                 idmap::write_maps(rec.state.pid, &bundle.spec)?;
                 chan.send(&ToInit::MappingWritten).map_err(closed)?;
@@ -104,21 +106,35 @@ pub fn drive(
     }
 }
 
-/// The init stage is gone before it was ready: say why when the kernel
-/// knows (in runc's words for an OOM kill).
-fn died(e: ChannelError, cg: &FsManager) -> anyhow::Error {
+/// The init stage (`pid`) is gone before it was ready: say why when the
+/// kernel knows (in runc's words for an OOM kill).
+fn died(e: ChannelError, cg: &FsManager, pid: i32) -> anyhow::Error {
     // Closed, or a write into the dead stage's end (EPIPE).
-    let gone = matches!(e, ChannelError::Closed | ChannelError::Io(_));
-    if gone && cg.oom_kills() > 0 {
+    if !matches!(e, ChannelError::Closed | ChannelError::Io(_)) {
+        return e.into();
+    }
+    if cg.oom_kills() > 0 {
         return anyhow!("container init was OOM-killed (memory limit too low?)");
     }
-    closed(e)
+    match killed_by(pid) {
+        Some(sig) => anyhow!("container init was killed by signal {sig} before it was ready"),
+        None if matches!(e, ChannelError::Closed) => {
+            anyhow!("container init exited before it was ready")
+        }
+        None => e.into(),
+    }
 }
 
-fn closed(e: ChannelError) -> anyhow::Error {
-    match e {
-        ChannelError::Closed => anyhow!("container init exited before it was ready"),
-        e => e.into(),
+/// The signal that ended `pid`, when it is our child (the stage we cloned)
+/// and ends within a second; its status stays for teardown to reap.
+fn killed_by(pid: i32) -> Option<nix::sys::signal::Signal> {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let fd = sys::pidfd_open(pid).ok()?;
+    crate::container::wait_exit(&fd, std::time::Duration::from_secs(1));
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(sig),
+        _ => None,
     }
 }
 

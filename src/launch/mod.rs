@@ -152,6 +152,11 @@ fn load_checked(opts: &CreateOpts) -> Result<spec::Bundle> {
             );
         }
     }
+    if opts.no_pivot && !namespaces::has(&bundle.spec, LinuxNamespaceType::Mount) {
+        // It would detach the host's /proc and /sys and move the rootfs
+        // over the host's root (runc does just that).
+        bail!("--no-pivot needs a mount namespace: without one it would move the host's mounts");
+    }
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.foreground {
         bail!("cannot allocate tty if hull will detach without setting console socket");
@@ -170,9 +175,9 @@ fn plan_cgroups(bundle: &spec::Bundle, id: &str) -> Result<FsManager> {
     let path = crate::plan::cgroup_path::requested_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),
         id,
-    );
+    )
+    .map_err(|e| anyhow!("invalid configuration: {e}"))?;
     let mut cg = FsManager::new(&layout, &path)?;
-    cg.extra_device_rules = crate::plan::devices::cgroup_rules(&bundle.spec);
     cg.plan();
     Ok(cg)
 }
@@ -201,6 +206,7 @@ fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &FsManager) -> Res
         state.host_mounts = Some(HostMounts {
             under: bundle.rootfs.clone(),
             before: before.into_iter().map(|(id, _)| id).collect(),
+            made: None,
         });
     }
     Ok(state)
@@ -254,6 +260,7 @@ fn build(
         chan: &child_end,
         parent_end: chan.as_raw_fd(),
         wait_for_maps: ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
+        into_frozen: false,
         join: &[],
     };
     let (pid, pidfd) = spawn::spawn(&child, ns.clone_flags, cg.clone_into())?;
@@ -402,6 +409,17 @@ fn init_plan(
 /// Ready: say so on the record, then tell the caller (pid file, pidfd).
 fn finish(rec: &mut Record, opts: &CreateOpts, pidfd: &OwnedFd) -> Result<()> {
     let pid = rec.state.pid;
+    if let Some(m) = &mut rec.state.host_mounts {
+        // The init has made its mounts (it is ready): these and no others
+        // are the container's to unmount.
+        let now = crate::mountinfo::mounts_under(&m.under).context("reading the mount table")?;
+        m.made = Some(
+            now.into_iter()
+                .map(|(id, _)| id)
+                .filter(|id| !m.before.contains(id))
+                .collect(),
+        );
+    }
     rec.state.ready = true;
     rec.save()?;
     crate::debug!("container {} ready, init pid {pid}", rec.state.id);

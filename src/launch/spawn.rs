@@ -27,6 +27,11 @@ pub struct Child<'a> {
     /// Wait for the parent's "maps written" byte, then become root of the
     /// new user namespace, before exec (which computes capabilities).
     pub wait_for_maps: bool,
+    /// The cgroup the child goes into is frozen (exec into a paused
+    /// container): the child stops there before its exec, so the parent
+    /// must not be suspended until then, as vfork would leave it (only
+    /// SIGKILL would end hull).
+    pub into_frozen: bool,
     /// cgroup v1 `tasks` files, opened by the parent, that the child writes
     /// "0" to first of all (see `CgroupJoin`).
     pub join: &'a [CgroupJoin],
@@ -84,7 +89,7 @@ pub fn spawn(child: &Child, flags: u64, cgroup: Option<RawFd>) -> Result<(i32, O
     // In a new pid namespace our parent is outside it: getppid says 0
     // whether it lives or not.
     let parent = (flags & libc::CLONE_NEWPID as u64 == 0).then_some(std::process::id() as i32);
-    if !child.wait_for_maps {
+    if !child.wait_for_maps && !child.into_frozen {
         // The child borrows our memory until it execs (no page tables
         // copied, no copy-on-write faults after). Not when it must wait for
         // the user namespace's maps: we write them, and we are suspended.

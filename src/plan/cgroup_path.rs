@@ -27,12 +27,27 @@ pub struct CgroupPaths {
 
 /// The cgroup path a spec asks for, runc's way: absolute paths are taken as
 /// is, relative ones are placed under hull's own cgroup, and an empty one
-/// becomes `/<id>`.
-pub fn requested_path(cgroups_path: Option<&Path>, id: &str) -> PathBuf {
-    match cgroups_path {
+/// becomes `/<id>`. A path that cleans to a hierarchy's root (`/`, `/..`)
+/// or to hull's own cgroup (`.`, `x/..`) is refused: the container's
+/// cgroup is the set of processes its teardown kills, and those would be
+/// every process on the host, or the caller and its siblings.
+pub fn requested_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, String> {
+    let path = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => clean(p),
         _ => PathBuf::from("/").join(id),
+    };
+    let shown = cgroups_path.unwrap_or(Path::new("")).display();
+    if path == Path::new("/") {
+        return Err(format!(
+            "cgroupsPath {shown:?} is the root cgroup: a container needs a cgroup of its own"
+        ));
     }
+    if path.as_os_str().is_empty() {
+        return Err(format!(
+            "cgroupsPath {shown:?} is the runtime's own cgroup: a container needs a cgroup of its own"
+        ));
+    }
+    Ok(path)
 }
 
 /// Lexically clean a cgroup path so that it can never climb out of a
@@ -124,10 +139,10 @@ mod tests {
 
     #[test]
     fn default_path_is_slash_id() {
-        assert_eq!(requested_path(None, "abc"), PathBuf::from("/abc"));
+        assert_eq!(requested_path(None, "abc"), Ok(PathBuf::from("/abc")));
         assert_eq!(
             requested_path(Some(Path::new("")), "abc"),
-            PathBuf::from("/abc")
+            Ok(PathBuf::from("/abc"))
         );
     }
 
@@ -135,12 +150,24 @@ mod tests {
     fn dotdot_cannot_escape() {
         assert_eq!(
             requested_path(Some(Path::new("/a/../../../etc")), "x"),
-            PathBuf::from("/etc")
+            Ok(PathBuf::from("/etc"))
         );
         assert_eq!(
             requested_path(Some(Path::new("a/../../b")), "x"),
-            PathBuf::from("b")
+            Ok(PathBuf::from("b"))
         );
+    }
+
+    #[test]
+    fn the_root_and_our_own_cgroup_are_refused() {
+        for p in ["/", "//", "/..", "/a/..", "/./"] {
+            let e = requested_path(Some(Path::new(p)), "x").unwrap_err();
+            assert!(e.contains("is the root cgroup"), "{p}: {e}");
+        }
+        for p in [".", "..", "x/..", "./", "a/b/../.."] {
+            let e = requested_path(Some(Path::new(p)), "x").unwrap_err();
+            assert!(e.contains("the runtime's own cgroup"), "{p}: {e}");
+        }
     }
 
     fn paths() -> CgroupPaths {

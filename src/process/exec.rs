@@ -51,6 +51,17 @@ pub fn resolve(
     })
 }
 
+impl Exec {
+    /// Load the seccomp filter now rather than right before execve: the
+    /// startContainer hooks run under it (as with runc).
+    pub fn load_seccomp_early(&mut self) -> Result<()> {
+        match self.seccomp.take() {
+            Some(filter) => load_seccomp(&filter, self.agent.take()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Load the filter, and hand its notify fd (NOTIFY rules) to the agent
 /// before anything else runs under it.
 pub fn load_seccomp(
@@ -140,17 +151,50 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
     }
 }
 
-/// HOME for `uid` from the container's /etc/passwd, "/" otherwise.
+/// HOME for `uid` from the container's /etc/passwd, "/" otherwise. The
+/// file is the image's: it is read only if it is a regular file (a FIFO
+/// there would hang the container's start), and only its first megabyte.
 pub fn home_of(uid: u32) -> String {
-    let Ok(passwd) = std::fs::read_to_string("/etc/passwd") else {
-        return "/".into();
-    };
-    passwd
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-        })
-        .next()
-        .unwrap_or_else(|| "/".into())
+    home_in(&read_passwd().unwrap_or_default(), uid).unwrap_or_else(|| "/".into())
+}
+
+fn read_passwd() -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const LIMIT: u64 = 1 << 20;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open("/etc/passwd")
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    f.take(LIMIT).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+fn home_in(passwd: &[u8], uid: u32) -> Option<String> {
+    crate::procfs::lines(passwd)
+        .map(|l| l.split(|&b| b == b':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && crate::procfs::number::<u32>(f[2]) == Some(uid))
+        .and_then(|f| String::from_utf8(f[5].to_vec()).ok())
+        .filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_comes_from_the_users_line() {
+        let passwd = b"root:x:0:0:root:/root:/bin/sh\nbad\xff:x:7:7::/h\xe9:/bin/sh\n\
+                       app:x:1000:1000::/home/app:/bin/sh\nnohome:x:5:5:::/bin/sh\n";
+        assert_eq!(home_in(passwd, 0).as_deref(), Some("/root"));
+        assert_eq!(home_in(passwd, 1000).as_deref(), Some("/home/app"));
+        assert_eq!(home_in(passwd, 7), None, "not UTF-8");
+        assert_eq!(home_in(passwd, 5), None, "empty");
+        assert_eq!(home_in(passwd, 42), None);
+    }
 }

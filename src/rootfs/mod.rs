@@ -118,7 +118,9 @@ fn enter_root(plan: &InitPlan, own_mntns: bool, requested: Option<MsFlags>) -> R
     )
     .ctx(|| "opening rootfs".into())?;
     nix::unistd::fchdir(&dir).ctx(|| "chdir to rootfs".into())?;
-    if plan.no_pivot {
+    // Without a mount namespace of its own the mounts below are the host's:
+    // create refuses --no-pivot then, and no stage moves them.
+    if plan.no_pivot && own_mntns {
         hide_host_proc_and_sys(&plan.rootfs)?;
         mount(Some("."), "/", none, MsFlags::MS_MOVE, none).ctx(|| "moving rootfs to /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;

@@ -257,10 +257,15 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
         .collect())
 }
 
-/// seccomp(2) flags: the spec's, plus a listener for NOTIFY rules.
+/// seccomp(2) flags: the spec's, plus a listener for NOTIFY rules. No
+/// `flags` at all means SPEC_ALLOW, as with runc (and Docker): the filter
+/// does not force the speculative-store-bypass mitigation on the process.
 fn flags(s: &LinuxSeccomp) -> libc::c_ulong {
+    let Some(list) = s.flags().as_deref() else {
+        return libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW | listener(s, 0);
+    };
     let mut f: libc::c_ulong = 0;
-    for flag in s.flags().as_deref().unwrap_or(&[]) {
+    for flag in list {
         f |= match flag {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
@@ -272,15 +277,21 @@ fn flags(s: &LinuxSeccomp) -> libc::c_ulong {
             }
         };
     }
-    if is_notify(s) {
-        f |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
-        // TSYNC with a listener needs TSYNC_ESRCH (we are single-threaded:
-        // there is nothing to synchronize, but the flag is honoured).
-        if f & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
-            f |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
-        }
+    f | listener(s, f)
+}
+
+/// The flags a NOTIFY profile adds to `f`.
+fn listener(s: &LinuxSeccomp, f: libc::c_ulong) -> libc::c_ulong {
+    if !is_notify(s) {
+        return 0;
     }
-    f
+    // TSYNC with a listener needs TSYNC_ESRCH (we are single-threaded:
+    // there is nothing to synchronize, but the flag is honoured).
+    if f & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+    } else {
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+    }
 }
 
 /// Load the filter into this process; the notify fd when it has NOTIFY
@@ -353,5 +364,9 @@ mod tests {
                 | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
                 | libc::SECCOMP_FILTER_FLAG_TSYNC
         );
+        let none = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        assert_eq!(flags(&none), libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+        let empty = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": []}));
+        assert_eq!(flags(&empty), 0);
     }
 }

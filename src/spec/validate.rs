@@ -39,6 +39,66 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if spec.root().as_ref().is_none() {
         return invalid("root must be specified");
     }
+    numbers(spec)
+}
+
+/// Numbers that would otherwise be cut short or wrap on their way to the
+/// kernel, or a size that is joined into a cgroup file name.
+fn numbers(spec: &Spec) -> Result<()> {
+    if let Some(size) = spec.process().as_ref().and_then(|p| p.console_size()) {
+        for (what, v) in [("height", size.height()), ("width", size.width())] {
+            if v > u64::from(u16::MAX) {
+                return invalid(format!(
+                    "process.consoleSize.{what} {v} is out of range (0-65535)"
+                ));
+            }
+        }
+    }
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    // dev_t holds a 12-bit major and a 20-bit minor.
+    for (i, d) in linux.devices().iter().flatten().enumerate() {
+        for (what, v, max) in [
+            ("major", d.major(), 4095),
+            ("minor", d.minor(), (1 << 20) - 1),
+        ] {
+            if !(0..=max).contains(&v) {
+                return invalid(format!(
+                    "linux.devices[{i}] ({}): {what} {v} is out of range (0-{max})",
+                    d.path().display()
+                ));
+            }
+        }
+    }
+    let Some(res) = linux.resources().as_ref() else {
+        return Ok(());
+    };
+    for (i, d) in res.devices().iter().flatten().enumerate() {
+        // -1 is runc's wildcard, as an absent number is.
+        for (what, v) in [("major", d.major()), ("minor", d.minor())] {
+            if let Some(v) = v
+                && !(-1..=i64::from(u32::MAX)).contains(&v)
+            {
+                return invalid(format!(
+                    "linux.resources.devices[{i}]: {what} {v} is out of range"
+                ));
+            }
+        }
+    }
+    for l in res.hugepage_limits().iter().flatten() {
+        let size = l.page_size();
+        let digits = size.trim_end_matches(['K', 'M', 'G', 'T', 'B']);
+        let unit = &size[digits.len()..];
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || !matches!(unit, "KB" | "MB" | "GB" | "TB")
+        {
+            return invalid(format!(
+                "linux.resources.hugepageLimits: pageSize {size:?} is not a size such as \"2MB\""
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -197,6 +257,67 @@ mod tests {
                 "must be given together",
             ),
         ];
+        let res = |v: &mut serde_json::Value, key: &str, val: serde_json::Value| {
+            v["linux"]["resources"][key] = val;
+        };
+        let cases: Vec<(Edit, &str)> = cases
+            .into_iter()
+            .chain([
+                (
+                    Box::new(|v: &mut serde_json::Value| {
+                        v["process"]["consoleSize"] =
+                            serde_json::json!({"height": 65536, "width": 80})
+                    }) as Edit,
+                    "consoleSize.height 65536 is out of range",
+                ),
+                (
+                    Box::new(|v| {
+                        v["linux"]["devices"] = serde_json::json!(
+                            [{"path": "/dev/x", "type": "c", "major": -1, "minor": 3}])
+                    }),
+                    "linux.devices[0] (/dev/x): major -1 is out of range (0-4095)",
+                ),
+                (
+                    Box::new(|v| {
+                        v["linux"]["devices"] = serde_json::json!(
+                            [{"path": "/dev/x", "type": "b", "major": 8, "minor": 1048576}])
+                    }),
+                    "minor 1048576 is out of range",
+                ),
+                (
+                    Box::new(move |v| {
+                        res(
+                            v,
+                            "devices",
+                            serde_json::json!(
+                            [{"allow": true, "type": "c", "major": -2, "access": "r"}]),
+                        )
+                    }),
+                    "linux.resources.devices[0]: major -2 is out of range",
+                ),
+                (
+                    Box::new(move |v| {
+                        res(
+                            v,
+                            "hugepageLimits",
+                            serde_json::json!(
+                            [{"pageSize": "../../memory/x", "limit": 1}]),
+                        )
+                    }),
+                    "pageSize \"../../memory/x\" is not a size",
+                ),
+                (
+                    Box::new(move |v| {
+                        res(
+                            v,
+                            "hugepageLimits",
+                            serde_json::json!([{"pageSize": "MB", "limit": 1}]),
+                        )
+                    }),
+                    "is not a size",
+                ),
+            ])
+            .collect();
         for (f, want) in cases {
             let err = validate(&spec(f)).unwrap_err().to_string();
             assert!(err.contains(want), "{err} !~ {want}");

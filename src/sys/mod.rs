@@ -241,6 +241,14 @@ pub fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> nix::Result<()> {
     Ok(())
 }
 
+/// kill(2) with any signal number, real-time ones included (nix's Signal
+/// has no names for those).
+pub fn kill(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes plain integers and retains nothing.
+    check(unsafe { libc::kill(pid, sig) } as libc::c_long)?;
+    Ok(())
+}
+
 /// pidfd_open(2).
 pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
     // SAFETY: plain integer arguments.

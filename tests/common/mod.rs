@@ -366,3 +366,43 @@ pub fn runc_bin() -> Option<&'static str> {
         .into_iter()
         .find(|p| Path::new(p).exists())
 }
+
+/// `hull run [flags] --bundle B ID`, foreground, output captured.
+pub fn hull_run(b: &Bundle, id: &str, flags: &[&str]) -> Output {
+    b.output_of(
+        b.cmd()
+            .arg("run")
+            .args(flags)
+            .args(["--bundle", b.dir.to_str().unwrap(), id])
+            .stdin(Stdio::null()),
+    )
+}
+
+/// The same with Debian's runc (its own --root in the bundle dir), the
+/// container deleted afterwards; None when runc is not installed.
+pub fn runc_run(b: &Bundle, id: &str, flags: &[&str]) -> Option<Output> {
+    let runc = runc_bin()?;
+    let root = b.dir.join("runc-state");
+    let out = output_of(
+        Command::new(runc)
+            .arg("--root")
+            .arg(&root)
+            .arg("run")
+            .args(flags)
+            .args(["--bundle", b.dir.to_str().unwrap(), id])
+            .stdin(Stdio::null()),
+    );
+    runc_cmd(b, &["delete", "--force", id]);
+    Some(out)
+}
+
+/// Any runc verb on the bundle's runc root (runc must be installed).
+pub fn runc_cmd(b: &Bundle, args: &[&str]) -> Output {
+    output_of(
+        Command::new(runc_bin().unwrap())
+            .arg("--root")
+            .arg(b.dir.join("runc-state"))
+            .args(args)
+            .stdin(Stdio::null()),
+    )
+}
