@@ -522,3 +522,21 @@ fn start_container_hooks_run_under_the_containers_seccomp_filter() {
         assert_ne!(runc.status.code(), Some(0), "runc refuses it too");
     }
 }
+
+#[test]
+fn a_foreground_run_deleted_by_force_keeps_its_exit_code() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("rundeleted");
+    let mut run = b
+        .cmd()
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    b.wait_status(&id, "running");
+    b.ok(&["delete", "--force", &id]);
+    let status = wait_or_kill(&mut run, Duration::from_secs(5)).expect("hull run ended");
+    assert_eq!(status.code(), Some(137), "SIGKILL's 128+9, as runc");
+    assert!(!b.state_dir_exists(&id));
+}

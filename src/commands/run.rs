@@ -1,7 +1,7 @@
 use anyhow::{Context, Result};
 
 use crate::cli::RunArgs;
-use crate::container::Store;
+use crate::container::{ContainerError, Store};
 use crate::launch;
 
 pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
@@ -51,11 +51,21 @@ pub fn run(store: &Store, a: &RunArgs) -> Result<i32> {
     };
     let code = crate::foreground::wait(pid, &pidfd, sigfd, master);
     if !a.keep {
-        let _lock = store.lock(&a.create.id)?;
-        let c = store.load(&a.create.id)?;
-        crate::container::destroy(&c.dir, &c.state)?;
+        remove_ours(store, &a.create.id, pid)?;
     }
     Ok(code)
+}
+
+/// Remove the container after its init (`pid`) exited, unless a concurrent
+/// `delete --force` did (the exit code is still the container's), or a new
+/// container took the id since: that one is not ours.
+fn remove_ours(store: &Store, id: &str, pid: i32) -> Result<()> {
+    let loaded = store.lock(id).and_then(|l| Ok((l, store.load(id)?)));
+    match loaded {
+        Ok((_lock, c)) if c.state.pid == pid => Ok(crate::container::destroy(&c.dir, &c.state)?),
+        Ok(_) | Err(ContainerError::NotExist) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn remove(store: &Store, id: &str) {

@@ -61,13 +61,9 @@ fn overlay_self(scratch: &Path) -> nix::Result<(OwnedFd, OwnedFd)> {
         exe.parent().ok_or(Errno::ENOENT)?,
         exe.file_name().ok_or(Errno::ENOENT)?,
     );
-    let empty = scratch.join("@empty-layer");
-    match std::fs::create_dir(&empty) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
-    }
-    let lower = format!("{}:{}", dir.display(), empty.display());
+    let empty = empty_layer(scratch)?;
+    // The layer as the fd we checked: nothing can swap it in between.
+    let lower = format!("{}:/proc/self/fd/{}", dir.display(), empty.as_raw_fd());
     // overlayfs option syntax: these would need escaping; use the fallback.
     if lower.matches(':').count() != 1 || lower.contains(',') || lower.contains('\\') {
         return Err(Errno::EINVAL);
@@ -92,6 +88,34 @@ fn overlay_self(scratch: &Path) -> nix::Result<(OwnedFd, OwnedFd)> {
         libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
     )?;
     Ok((exe, mnt))
+}
+
+/// The overlay's empty second layer, `@empty-layer` under the state root:
+/// made if missing, then opened without following a symlink and checked
+/// to be an empty directory of ours that no one else may write (whatever
+/// were in it would show through the overlay). Anything else and the
+/// sealed copy is used instead.
+fn empty_layer(scratch: &Path) -> nix::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, open};
+    let path = scratch.join("@empty-layer");
+    match nix::unistd::mkdir(&path, nix::sys::stat::Mode::from_bits_truncate(0o700)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = open(&path, flags, nix::sys::stat::Mode::empty())?;
+    let st = nix::sys::stat::fstat(&fd)?;
+    let ours = st.st_uid == nix::unistd::geteuid().as_raw();
+    if !ours || st.st_mode & 0o022 != 0 {
+        return Err(Errno::EPERM);
+    }
+    let mut dir = nix::dir::Dir::from_fd(nix::unistd::dup(&fd)?)?;
+    let names = dir.iter().filter_map(|e| e.ok()).count();
+    if names > 2 {
+        // More than "." and "..".
+        return Err(Errno::ENOTEMPTY);
+    }
+    Ok(fd)
 }
 
 fn sealed_self() -> nix::Result<OwnedFd> {
@@ -146,6 +170,34 @@ mod tests {
             assert_eq!(err.raw_os_error(), Some(libc::EROFS));
         }
         let _ = std::fs::remove_dir_all(&scratch);
+    }
+
+    #[test]
+    fn only_an_empty_private_directory_is_the_empty_layer() {
+        let scratch = std::env::temp_dir().join(format!("hull-layer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).unwrap();
+        let layer = scratch.join("@empty-layer");
+        assert!(empty_layer(&scratch).is_ok(), "made and accepted");
+        if nix::unistd::geteuid().is_root() {
+            let p = protected_self(&scratch).unwrap();
+            assert!(p.mount.is_some(), "the overlay, through the checked layer");
+        }
+        std::fs::write(layer.join("hull"), "planted").unwrap();
+        assert_eq!(empty_layer(&scratch).unwrap_err(), Errno::ENOTEMPTY);
+        std::fs::remove_dir_all(&layer).unwrap();
+        std::os::unix::fs::symlink("/", &layer).unwrap();
+        let e = empty_layer(&scratch).unwrap_err();
+        assert!(matches!(e, Errno::ELOOP | Errno::ENOTDIR), "{e}");
+        std::fs::remove_file(&layer).unwrap();
+        std::fs::create_dir(&layer).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&layer, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(empty_layer(&scratch).unwrap_err(), Errno::EPERM);
+        // Whatever the layer, the protected copy is hull, read-only.
+        let p = protected_self(&scratch).unwrap();
+        assert!(p.mount.is_none(), "the sealed copy, not the overlay");
+        std::fs::remove_dir_all(&scratch).unwrap();
     }
 
     #[test]
