@@ -540,3 +540,44 @@ fn a_foreground_run_deleted_by_force_keeps_its_exit_code() {
     assert_eq!(status.code(), Some(137), "SIGKILL's 128+9, as runc");
     assert!(!b.state_dir_exists(&id));
 }
+
+/// `hull start ID` killed by strace at the `n`-th call of `syscall`.
+fn start_killed_at(b: &Bundle, id: &str, syscall: &str, n: u32) {
+    let out = output_of(
+        Command::new("strace")
+            .args(["-qq", "-o", "/dev/null", "-e", &format!("trace={syscall}")])
+            .args(["-e", &format!("inject={syscall}:signal=KILL:when={n}")])
+            .arg(hull_bin())
+            .arg("--root")
+            .arg(&b.root)
+            .args(["start", id]),
+    );
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn a_start_killed_half_way_leaves_the_status_true() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    // Killed right after the init was released, before the socket's name
+    // was gone: the process runs, and the status says so.
+    let id = b.id("startkilled");
+    b.create(&id);
+    start_killed_at(&b, &id, "unlink,unlinkat", 1);
+    assert!(b.root.join(&id).join("start.sock.releasing").exists());
+    b.wait_status(&id, "running");
+    let err = b.fails(&["start", &id]);
+    assert!(
+        err.contains("cannot start an already running container"),
+        "{err}"
+    );
+    // Killed before it connected: still created, and the next start works.
+    let id = b.id("startkilled-early");
+    b.create(&id);
+    start_killed_at(&b, &id, "connect", 1);
+    for _ in 0..3 {
+        assert_eq!(b.status(&id), "created", "a status probe takes nothing");
+    }
+    b.ok(&["start", &id]);
+    assert_eq!(b.status(&id), "running");
+}

@@ -62,6 +62,20 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Whether a file of a few bytes (a freezer's state) reads `want`, after
+/// trimming: one open, one read, one close, on every `state` and `list`.
+pub fn holds(dir: &Path, file: &str, want: &[u8]) -> bool {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(dir.join(file)) else {
+        return false;
+    };
+    let mut buf = [0u8; 16];
+    match f.read(&mut buf) {
+        Ok(n) => buf[..n].trim_ascii() == want,
+        Err(_) => false,
+    }
+}
+
 pub fn read(dir: &Path, file: &str) -> Result<String> {
     let p = dir.join(file);
     std::fs::read_to_string(&p).map_err(|e| CgroupError::io("read", &p, e))

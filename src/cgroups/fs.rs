@@ -265,11 +265,10 @@ impl Manager for FsManager {
 
     fn is_frozen(&self) -> bool {
         if let Some(dir) = v1::dir_of(&self.paths.v1, "freezer") {
-            return fs::read_to_string(dir.join("freezer.state"))
-                .is_ok_and(|s| s.trim() == "FROZEN");
+            return files::holds(dir, "freezer.state", b"FROZEN");
         }
         if let Some(dir) = &self.paths.v2 {
-            return fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
+            return files::holds(dir, "cgroup.freeze", b"1");
         }
         false
     }

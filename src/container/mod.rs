@@ -16,6 +16,6 @@ pub use error::Result;
 pub use handle::Container;
 pub use ops::{parse_signal, wait_exit};
 pub use state::{HostMounts, LateHooks, State, write_config};
-pub use status::{START_SOCKET, Status, proc_start_time};
+pub use status::{START_BYTE, START_RELEASING, START_SOCKET, Status, parse_stat, proc_start_time};
 pub use store::{Lock, Store, validate_id};
 pub use teardown::destroy;

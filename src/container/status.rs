@@ -10,6 +10,16 @@ use super::state::State;
 /// it, and the connection closing tells `start` the process was exec'd.
 pub const START_SOCKET: &str = "start.sock";
 
+/// The start socket's name while `start` releases the init: renamed first,
+/// removed once the init has its go. Left behind only by a `start` killed
+/// half-way; then whether the init still listens tells the status.
+pub const START_RELEASING: &str = "start.sock.releasing";
+
+/// What `start` sends on its connection: go. A connection that closes
+/// without it (a status probe, or a `start` killed half-way) leaves the
+/// init waiting for the next one.
+pub const START_BYTE: u8 = b's';
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Creating,
@@ -42,7 +52,8 @@ pub fn proc_start_time(pid: i32) -> Option<u64> {
     parse_stat(&stat)
 }
 
-fn parse_stat(stat: &[u8]) -> Option<u64> {
+/// The start time in `/proc/PID/stat`, None for a zombie or a dead task.
+pub fn parse_stat(stat: &[u8]) -> Option<u64> {
     // comm is any 15 bytes the process chose (spaces, parentheses, a
     // character cut in half): fields start after the last ')'.
     let close = stat.iter().rposition(|&b| b == b')')?;
@@ -67,7 +78,7 @@ pub fn derive(dir: &Path, state: &State, frozen: impl FnOnce() -> bool) -> Statu
         Some(t) if t == state.start_time => {
             if frozen() {
                 Status::Paused
-            } else if dir.join(START_SOCKET).exists() {
+            } else if dir.join(START_SOCKET).exists() || waiting_for_start(dir) {
                 Status::Created
             } else {
                 Status::Running
@@ -75,6 +86,31 @@ pub fn derive(dir: &Path, state: &State, frozen: impl FnOnce() -> bool) -> Statu
         }
         _ => Status::Stopped,
     }
+}
+
+/// A `start` was killed while releasing the init: does the init still
+/// listen? (It may have been released just before the kill.) A
+/// non-blocking connect tells; the init takes a connection that sends
+/// nothing for a probe. Only that leftover costs more than a stat.
+fn waiting_for_start(dir: &Path) -> bool {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let path = dir.join(START_RELEASING);
+    if !path.exists() {
+        return false;
+    }
+    let Ok(addr) = UnixAddr::new(&path) else {
+        // A path longer than sun_path holds: as before, the file decides.
+        return true;
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let Ok(sock) = socket(AddressFamily::Unix, SockType::Stream, flags, None) else {
+        return true;
+    };
+    // Refused: nothing listens any more. Full backlog (EAGAIN): it does.
+    !matches!(
+        connect(std::os::fd::AsRawFd::as_raw_fd(&sock), &addr),
+        Err(nix::errno::Errno::ECONNREFUSED | nix::errno::Errno::ENOENT)
+    )
 }
 
 #[cfg(test)]

@@ -238,18 +238,30 @@ fn report_ready(chan: &Channel) -> Result<()> {
         .map_err(|e| StageError::new(format!("reporting ready: {e}")))
 }
 
-/// Wait for `start` to connect; the connection (close-on-exec) stays open
-/// until execve, or carries the reason we failed.
+/// Wait for `start` to connect and say go; the connection (close-on-exec)
+/// stays open until execve, or carries the reason we failed. A connection
+/// that closes without the go byte (a status probe, a `start` killed
+/// half-way) is dropped, and we wait for the next.
 fn accept_start(listener: &OwnedFd) -> Result<Channel> {
     loop {
-        match nix::sys::socket::accept4(
+        let fd = match nix::sys::socket::accept4(
             listener.as_raw_fd(),
             nix::sys::socket::SockFlag::SOCK_CLOEXEC,
         ) {
             // SAFETY: accept4 returned a new descriptor that we own.
-            Ok(fd) => return Ok(unsafe { Channel::from_raw(fd) }),
+            Ok(fd) => unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).ctx(|| "waiting for start on the start socket".into()),
+        };
+        let mut go = [0u8; 1];
+        loop {
+            match nix::unistd::read(&fd, &mut go) {
+                Err(Errno::EINTR) => continue,
+                Ok(1) if go[0] == crate::container::START_BYTE => {
+                    return Ok(Channel::from_stream(fd.into()));
+                }
+                _ => break,
+            }
         }
     }
 }
