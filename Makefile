@@ -18,7 +18,7 @@ HULL := target/$(TARGET)/release/hull
 BUNDLE := build/bundle
 
 .PHONY: all deps build demo shell test test-cgroupv2 test-clients bench lint fmt clean \
-	man install uninstall deb test-packaging
+	man install uninstall deb test-packaging fuzz soak
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -73,6 +73,12 @@ endif
 # QUICK=1 does a few runs (what CI does, to show the script works).
 bench: deps build
 	integration/bench.py $(HULL) $(if $(QUICK),--quick) $(if $(OUT),--out $(OUT))
+
+# Every fuzz target (fuzz/) under libFuzzer for FUZZ_SECONDS each (60 by
+# default; nightly and cargo-fuzz, installed if missing). `cargo test` runs
+# the same targets on stable over fuzz/corpus.
+fuzz:
+	integration/fuzz.sh
 
 # Man pages (one per verb) and bash/zsh/fish completions, generated from
 # hull's own clap definitions (tools/gen.rs) so they cannot drift.

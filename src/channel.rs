@@ -24,7 +24,14 @@ pub enum ChannelError {
     Io(std::io::Error),
     #[error("channel message: {0}")]
     Codec(serde_json::Error),
+    #[error("channel message of {0} bytes is over the limit")]
+    TooLarge(usize),
 }
+
+/// The largest message either side accepts: the plan carries config.json
+/// (and its copy of the process), a few MiB at the most; a length beyond
+/// this is a broken or hostile peer, never an allocation to make.
+pub const MAX_MESSAGE: usize = 64 << 20;
 
 impl From<std::io::Error> for ChannelError {
     fn from(e: std::io::Error) -> Self {
@@ -129,6 +136,9 @@ impl Channel {
 
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<(), ChannelError> {
         let body = serde_json::to_vec(msg)?;
+        if body.len() > MAX_MESSAGE {
+            return Err(ChannelError::TooLarge(body.len()));
+        }
         let mut buf = Vec::with_capacity(body.len() + 4);
         buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
         buf.extend_from_slice(&body);
@@ -144,7 +154,11 @@ impl Channel {
             }
             r => r?,
         }
-        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_MESSAGE {
+            return Err(ChannelError::TooLarge(len));
+        }
+        let mut body = vec![0u8; len];
         (&self.sock).read_exact(&mut body).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 ChannelError::Closed

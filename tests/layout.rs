@@ -23,8 +23,10 @@ fn modules() -> BTreeMap<String, PathBuf> {
                 sub.push(name);
                 walk(&p, &sub, out);
             } else if p.extension().is_some_and(|x| x == "rs") {
+                // lib.rs is the crate root; main.rs, the process entry,
+                // is a leaf that only calls into it.
                 let mut m = prefix.to_vec();
-                if name != "mod" && name != "main" {
+                if name != "mod" && name != "lib" {
                     m.push(name);
                 }
                 out.insert(m.join("::"), p);

@@ -89,7 +89,7 @@ pub fn own_cgroups() -> Result<Vec<(String, PathBuf)>> {
 
 /// Lines of /proc/self/cgroup: `ID:CONTROLLERS:PATH`, the path being any
 /// bytes a cgroup's creator chose.
-fn parse_own(text: &[u8]) -> Vec<(String, PathBuf)> {
+pub fn parse_own(text: &[u8]) -> Vec<(String, PathBuf)> {
     use std::os::unix::ffi::OsStrExt;
     crate::procfs::lines(text)
         .filter_map(|l| {

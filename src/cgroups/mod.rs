@@ -25,7 +25,7 @@ use oci_spec::runtime::LinuxResources;
 
 pub use crate::plan::CgroupPaths;
 pub use fs::FsManager;
-pub use layout::Layout;
+pub use layout::{Layout, parse_own as parse_own_cgroups};
 pub use oom::OomWatch;
 pub use stats::Stats;
 
@@ -135,6 +135,16 @@ fn check_before_update(
         )));
     }
     Ok(())
+}
+
+/// linux.resources.devices, checked before anything exists on the host:
+/// what the v2 device program (and so the v1 rules) could not express.
+pub fn check_device_rules(
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+) -> std::result::Result<(), String> {
+    ebpf::reduce(&devices::rules(rules))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Huge page sizes this host supports, as the spec spells them ("2MB").

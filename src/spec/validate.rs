@@ -74,6 +74,8 @@ fn numbers(spec: &Spec) -> Result<()> {
     let Some(res) = linux.resources().as_ref() else {
         return Ok(());
     };
+    crate::cgroups::check_device_rules(res.devices().as_deref().unwrap_or(&[]))
+        .map_err(SpecError::Invalid)?;
     for (i, d) in res.devices().iter().flatten().enumerate() {
         // -1 is runc's wildcard, as an absent number is.
         for (what, v) in [("major", d.major()), ("minor", d.minor())] {

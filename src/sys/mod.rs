@@ -19,7 +19,6 @@ pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// 0-2 open (a closed one gets /dev/null, or the first file hull opens
 /// would become its stdout), and SIGPIPE ignored, so that a closed pipe is
 /// an EPIPE error, as everywhere in Rust, not death.
-#[cfg_attr(test, allow(dead_code))]
 pub fn start_up() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
