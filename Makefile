@@ -80,6 +80,13 @@ bench: deps build
 fuzz:
 	integration/fuzz.sh
 
+# A long soak (not in CI): CYCLES create->start->exec->kill->delete cycles
+# (10,000), PARALLEL at once (8), with containers that exit at once, fork
+# bombs, OOM kills and SIGTERM-deaf ones; fails on any leak or hang.
+soak: deps build
+	integration/soak.py $(HULL) $(if $(CYCLES),--cycles $(CYCLES)) \
+		$(if $(PARALLEL),--parallel $(PARALLEL)) $(if $(OUT),--out $(OUT))
+
 # Man pages (one per verb) and bash/zsh/fish completions, generated from
 # hull's own clap definitions (tools/gen.rs) so they cannot drift.
 man:
