@@ -53,9 +53,11 @@ test: deps
 	$(STATIC) $(CARGO) test $(RELEASE) -- --test-threads=2
 	$(MAKE) test-clients HULL=$(HULL)
 
-# The same test binaries, as root inside a cgroup v2 VM (QEMU, TCG).
+# The same test binaries, as root inside a cgroup v2 VM (QEMU, TCG), with
+# strace for the tests that kill hull half-way through a verb.
 test-cgroupv2: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
+	VM_EXTRA="$(VM_EXTRA) $$(command -v strace)" \
 	integration/vm/cgroupv2.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$$/\1/p')
 
 # hull driven by podman+conmon, containerd+ctr, containerd's CRI plugin and
