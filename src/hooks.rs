@@ -119,12 +119,30 @@ pub struct State<'a> {
     pub annotations: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
+/// What a hook that does not say runs with, as runc's (Go's exec.Cmd): a
+/// hook without `env` gets the environment of whoever runs it (hull's for
+/// the runtime's hooks, the container process's for those the init runs),
+/// and createContainer hooks run in the rootfs (NVIDIA-style hooks write
+/// `./lib/...`).
+#[derive(Default)]
+pub struct Defaults<'a> {
+    /// None: hull's own environment.
+    pub env: Option<&'a [String]>,
+    pub cwd: Option<&'a std::path::Path>,
+}
+
 /// Run the hooks of `phase`, in order, with `state` (JSON) on stdin; the
 /// first failure stops the list.
 pub fn run(spec: &Spec, phase: Phase, state: &[u8]) -> Result<(), String> {
+    run_with(spec, phase, state, &Defaults::default())
+}
+
+/// `run`, with what the hooks inherit when they do not say.
+pub fn run_with(spec: &Spec, phase: Phase, state: &[u8], d: &Defaults) -> Result<(), String> {
     let _pipe = IgnoreSigpipe::new();
     for (i, h) in of(spec, phase).iter().enumerate() {
-        run_one(h, state).map_err(|e| format!("error running {} hook #{i}: {e}", phase.name()))?;
+        run_one(h, state, d)
+            .map_err(|e| format!("error running {} hook #{i}: {e}", phase.name()))?;
     }
     Ok(())
 }
@@ -133,7 +151,7 @@ pub fn run(spec: &Spec, phase: Phase, state: &[u8]) -> Result<(), String> {
 pub fn run_warning(spec: &Spec, phase: Phase, state: &[u8]) {
     let _pipe = IgnoreSigpipe::new();
     for (i, h) in of(spec, phase).iter().enumerate() {
-        if let Err(e) = run_one(h, state) {
+        if let Err(e) = run_one(h, state, &Defaults::default()) {
             crate::warn!("error running {} hook #{i}: {e}", phase.name());
         }
     }
@@ -171,7 +189,7 @@ fn cstrings<'a>(v: impl IntoIterator<Item = &'a String>) -> Result<Vec<CString>,
         .collect()
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
+fn run_one(h: &Hook, state: &[u8], d: &Defaults) -> Result<(), String> {
     let path = CString::new(h.path().as_os_str().as_encoded_bytes())
         .map_err(|_| "NUL byte in the path".to_string())?;
     let path_str = h.path().to_string_lossy().into_owned();
@@ -180,7 +198,26 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
         _ => cstrings([&path_str])?,
     };
     let argv = sys::CArray::new(args);
-    let envp = sys::CArray::new(cstrings(h.env().iter().flatten())?);
+    let envp = match (h.env(), d.env) {
+        (Some(env), _) => cstrings(env)?,
+        (None, Some(env)) => cstrings(env)?,
+        (None, None) => std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.into_encoded_bytes();
+                kv.push(b'=');
+                kv.extend(v.into_encoded_bytes());
+                CString::new(kv).ok()
+            })
+            .collect(),
+    };
+    let envp = sys::CArray::new(envp);
+    let cwd = match d.cwd {
+        Some(p) => Some(
+            CString::new(p.as_os_str().as_encoded_bytes())
+                .map_err(|_| "NUL byte in the working directory".to_string())?,
+        ),
+        None => None,
+    };
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -189,7 +226,7 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
     let pid = match sys::fork().map_err(|e| format!("fork: {e}"))? {
         None => {
             let fds = [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
-            exec_child(&fds, &path, &argv, &envp)
+            exec_child(&fds, cwd.as_deref(), &path, &argv, &envp)
         }
         Some(pid) => pid,
     };
@@ -228,7 +265,13 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
 
 /// In the forked child: pipes to stdio, default signals, nothing else
 /// open, then execve. Only async-signal-safe calls.
-fn exec_child(fds: &[i32; 3], path: &CString, argv: &sys::CArray, envp: &sys::CArray) -> ! {
+fn exec_child(
+    fds: &[i32; 3],
+    cwd: Option<&std::ffi::CStr>,
+    path: &CString,
+    argv: &sys::CArray,
+    envp: &sys::CArray,
+) -> ! {
     for (target, fd) in fds.iter().enumerate() {
         // SAFETY: dup2 onto stdio of this forked child; when the pipe end
         // already has that number (hull started with it closed), dup2 does
@@ -257,6 +300,11 @@ fn exec_child(fds: &[i32; 3], path: &CString, argv: &sys::CArray, envp: &sys::CA
             }
         }
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        if let Some(dir) = cwd
+            && libc::chdir(dir.as_ptr()) != 0
+        {
+            libc::_exit(127);
+        }
     }
     let _ = sys::execve_prepared(path, argv, envp);
     // SAFETY: as above; 127 is what a shell says for "could not exec".
@@ -446,12 +494,18 @@ mod tests {
         );
         let s = spec(serde_json::json!({"poststart": [
             {"path": "/bin/sh", "args": ["sh", "-c", script.clone(), "first", "a1"], "env": ["X=1"]},
-            {"path": "/bin/sh", "args": ["sh", "-c", script, "second", "a2"]}
+            {"path": "/bin/sh", "args": ["sh", "-c", script.clone(), "second", "a2"], "env": []},
+            {"path": "/bin/sh", "args": ["sh", "-c", script, "third", "a3"]}
         ]}));
         run(&s, Phase::Poststart, br#"{"id":"c"}"#).unwrap();
+        // No `env` at all: the runner's own environment (Go's exec.Cmd).
+        let home = std::env::var("HOME").unwrap_or_else(|_| "nohome".into());
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
-            "first a1 1 nohome {\"id\":\"c\"}\nsecond a2 unset nohome {\"id\":\"c\"}\n"
+            format!(
+                "first a1 1 nohome {{\"id\":\"c\"}}\nsecond a2 unset nohome {{\"id\":\"c\"}}\n\
+                 third a3 unset {home} {{\"id\":\"c\"}}\n"
+            )
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

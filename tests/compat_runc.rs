@@ -11,7 +11,8 @@
 //! 5. a cwd only the user (or only root) can reach;
 //! 6. `--no-pivot` leaves no full host /proc or /sys behind;
 //! 7. joining a user namespace that another (unprivileged) user owns;
-//! 8. cgroup v1 device rules on a cgroup that already has children.
+//! 8. cgroup v1 device rules on a cgroup that already has children;
+//! 9. Kubernetes' Bidirectional mount propagation reaches the host.
 
 mod common;
 
@@ -863,4 +864,136 @@ fn v1_device_rules_on_a_cgroup_with_children() {
     }
     b.ok(&["delete", "--force", &id]);
     remove_cgroup(&name);
+}
+
+/// A tmpfs of the test's own at `at` on the host, made rshared; unmounted
+/// with everything below it when dropped.
+struct SharedHostMount(PathBuf);
+
+impl SharedHostMount {
+    fn new(at: &Path) -> SharedHostMount {
+        std::fs::create_dir_all(at).unwrap();
+        let run = |args: &[&str]| {
+            let ok = Command::new("mount")
+                .args(args)
+                .arg(at)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "mount {args:?} {}", at.display());
+        };
+        run(&["-t", "tmpfs", "tmpfs"]);
+        run(&["--make-rshared"]);
+        std::fs::create_dir(at.join("c")).unwrap();
+        SharedHostMount(at.to_path_buf())
+    }
+
+    /// Whether a mount made inside a container showed up at `c` here.
+    fn propagated(&self) -> bool {
+        let c = self.0.join("c");
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let seen = info
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(c.to_str().unwrap()));
+        if seen {
+            let _ = Command::new("umount").arg("-l").arg(&c).status();
+        }
+        seen
+    }
+}
+
+impl Drop for SharedHostMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn bidirectional_mount_propagation_reaches_the_host() {
+    require_root!();
+    // What the kubelet asks for a CSI node plugin's volume directory.
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /mnt/c && grep ' /mnt ' /proc/self/mountinfo",
+    ]);
+    b.private_rootfs();
+    let host = SharedHostMount::new(&b.dir.join("h"));
+    b.config["mounts"].as_array_mut().unwrap().push(json!(
+        {"destination": "/mnt", "type": "bind", "source": &host.0,
+         "options": ["rbind", "rshared", "rw"]}
+    ));
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    b.save();
+    let id = b.id("bidir");
+    let o = hull_run(&b, &id, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(" shared:"),
+        "the bind is shared inside: {}",
+        stdout(&o)
+    );
+    assert!(host.propagated(), "the container's mount reached the host");
+    if let Some(r) = runc_run(&b, &format!("{id}-runc"), &[]) {
+        assert!(r.status.success(), "{}", stderr(&r));
+        assert!(host.propagated(), "and so it does with runc");
+    }
+}
+
+/// `hull run` then `runc run` of the bundle: their stdouts (runc's None
+/// when it is not installed).
+fn both(b: &Bundle, id: &str) -> (String, Option<String>) {
+    let o = hull_run(b, id, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = runc_run(b, &format!("{id}-runc"), &[]).map(|r| stdout(&r));
+    (stdout(&o), r)
+}
+
+#[test]
+fn duplicate_and_empty_environment_entries_as_runc() {
+    require_root!();
+    let mut b = Bundle::new(&["env"]);
+    b.config["process"]["env"] = json!(["PATH=/bin:/usr/bin", "ONE=two", "ONE=", "HOME="]);
+    b.save();
+    let (hull, runc) = both(&b, &b.id("env"));
+    let mut lines: Vec<&str> = hull.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["HOME=/root", "ONE=", "PATH=/bin:/usr/bin"],
+        "{hull}"
+    );
+    if let Some(runc) = runc {
+        let mut r: Vec<&str> = runc.lines().collect();
+        r.sort();
+        assert_eq!(lines, r);
+    }
+}
+
+#[test]
+fn hooks_in_the_container_inherit_its_env_and_start_in_its_rootfs() {
+    require_root!();
+    let mut b = Bundle::new(&["sh", "-c", "cat /dev/shm/cwd /dev/shm/env"]);
+    b.config["process"]["env"] = json!(["PATH=/bin:/usr/bin", "MARK=hooked"]);
+    b.config["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "pwd > dev/shm/cwd"]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo $MARK > /dev/shm/env"]}]
+    });
+    b.save();
+    let (hull, runc) = both(&b, &b.id("hookenv"));
+    let rootfs = rootfs().canonicalize().unwrap();
+    assert_eq!(hull, format!("{}\nhooked\n", rootfs.display()));
+    if let Some(runc) = runc {
+        assert_eq!(hull, runc);
+    }
 }

@@ -116,8 +116,18 @@ fn start(mut ready: Ready) -> Result<crate::process::Exec> {
         // The hooks are the container's programs: confined like it.
         ready.exec.load_seccomp_early()?;
         let state = with_status(state, "created");
-        crate::hooks::run(&ready.spec, crate::hooks::Phase::StartContainer, &state)
-            .map_err(StageError::new)?;
+        let env = ready.exec.env();
+        let inherit = crate::hooks::Defaults {
+            env: Some(&env),
+            cwd: None,
+        };
+        crate::hooks::run_with(
+            &ready.spec,
+            crate::hooks::Phase::StartContainer,
+            &state,
+            &inherit,
+        )
+        .map_err(StageError::new)?;
     }
     if let Some(p) = ready.spec.process() {
         crate::process::tuning::final_affinity(p)?;
@@ -170,7 +180,7 @@ fn build_rootfs(
     let mut hook_state = None;
     let mut before_pivot = || -> Result<()> {
         if plan.hooks {
-            hook_state = Some(create_hooks(chan, spec)?);
+            hook_state = Some(create_hooks(chan, spec, &plan.rootfs)?);
         }
         Ok(())
     };
@@ -192,7 +202,7 @@ fn build_rootfs(
 /// Everything is mounted, pivot_root is next: the parent runs prestart and
 /// createRuntime, we run createContainer here, in the container's
 /// namespaces with the host's paths still in view.
-fn create_hooks(chan: &Channel, spec: &Spec) -> Result<String> {
+fn create_hooks(chan: &Channel, spec: &Spec, rootfs: &std::path::Path) -> Result<String> {
     let fail = |e| StageError::new(format!("waiting for the create hooks: {e}"));
     chan.send(&FromInit::BeforePivot).map_err(fail)?;
     let state = match chan.recv::<ToInit>().map_err(fail)? {
@@ -203,8 +213,24 @@ fn create_hooks(chan: &Channel, spec: &Spec) -> Result<String> {
             )));
         }
     };
-    crate::hooks::run(spec, crate::hooks::Phase::CreateContainer, state.as_bytes())
-        .map_err(StageError::new)?;
+    // As runc: the process's environment (its env, not yet HOME) and the
+    // rootfs as the working directory.
+    let env = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
+    let inherit = crate::hooks::Defaults {
+        env: Some(&env),
+        cwd: Some(rootfs),
+    };
+    crate::hooks::run_with(
+        spec,
+        crate::hooks::Phase::CreateContainer,
+        state.as_bytes(),
+        &inherit,
+    )
+    .map_err(StageError::new)?;
     Ok(state)
 }
 

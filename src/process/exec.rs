@@ -52,6 +52,11 @@ pub fn resolve(
 }
 
 impl Exec {
+    /// The process's environment, as it will exec with it.
+    pub fn env(&self) -> Vec<String> {
+        self.envp.strings()
+    }
+
     /// Load the seccomp filter now rather than right before execve: the
     /// startContainer hooks run under it (as with runc).
     pub fn load_seccomp_early(&mut self) -> Result<()> {

@@ -63,6 +63,9 @@ pub fn prepare(spec: &Spec, process: &Process, s: Settings) -> Result<Exec> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(s.extra_env.iter().cloned());
+    let mut env = dedup_env(env);
+    // An empty HOME is no HOME (runc): the user's, from the image.
+    env.retain(|e| e != "HOME=");
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", exec::home_of(user.uid())));
     }
@@ -70,6 +73,21 @@ pub fn prepare(spec: &Spec, process: &Process, s: Settings) -> Result<Exec> {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())?;
     }
     exec::resolve(process, env, seccomp, agent)
+}
+
+/// One entry per name, the last one given winning, in the order of those
+/// last entries (Go's os/exec, and so runc): `["A=1", "B=2", "A=3"]` is
+/// `["B=2", "A=3"]`.
+fn dedup_env(env: Vec<String>) -> Vec<String> {
+    let name = |e: &String| e.split_once('=').map_or(e.clone(), |(n, _)| n.to_string());
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<String> = env
+        .into_iter()
+        .rev()
+        .filter(|e| seen.insert(name(e)))
+        .collect();
+    out.reverse();
+    out
 }
 
 /// The container starts with default signal dispositions and an empty mask,
@@ -85,4 +103,17 @@ fn reset_signals() {
         let _ = unsafe { signal(sig, SigHandler::SigDfl) };
     }
     let _ = SigSet::empty().thread_set_mask();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_of_a_name_wins() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(dedup_env(v(&["A=1", "B=2", "A=3"])), v(&["B=2", "A=3"]));
+        assert_eq!(dedup_env(v(&["ONE=two", "ONE="])), v(&["ONE="]));
+        assert_eq!(dedup_env(v(&["X", "X=1", "Y=="])), v(&["X=1", "Y=="]));
+    }
 }

@@ -106,6 +106,29 @@ pub fn open_ptmx(root: &OwnedFd) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// pivot_root(".", ".") from the new root (our cwd), then detach the old
+/// root, which the kernel stacks on top of the new one. Both steps act on
+/// "." with the cwd moved onto the old root first (as runc): from the new
+/// root, "." would be the new root's mount, and the recursive MS_SLAVE
+/// would turn every mount of the container into a slave, so that a
+/// Bidirectional (rshared) bind, which CSI drivers publish volumes
+/// through, no longer reaches the host.
+fn pivot() -> Result<()> {
+    let none: Option<&str> = None;
+    let old_root = open(
+        "/",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening the old root".into())?;
+    sys::pivot_root_dot().ctx(|| "pivot_root".into())?;
+    nix::unistd::fchdir(&old_root).ctx(|| "chdir to the old root".into())?;
+    // Detached without letting the unmount propagate anywhere.
+    mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none)
+        .ctx(|| "making old root rslave".into())?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching old root".into())
+}
+
 /// Make the rootfs our root: pivot_root in our own mount namespace (the
 /// old root detached), MS_MOVE + chroot for --no-pivot, chroot without a
 /// mount namespace; then the asked root propagation. Returns "/", open.
@@ -125,12 +148,7 @@ fn enter_root(plan: &InitPlan, own_mntns: bool, requested: Option<MsFlags>) -> R
         mount(Some("."), "/", none, MsFlags::MS_MOVE, none).ctx(|| "moving rootfs to /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     } else if own_mntns {
-        sys::pivot_root_dot().ctx(|| "pivot_root".into())?;
-        // The old root is now stacked on "."; detach it without letting the
-        // unmount propagate anywhere.
-        mount(none, ".", none, MsFlags::MS_SLAVE | MsFlags::MS_REC, none)
-            .ctx(|| "making old root rslave".into())?;
-        umount2(".", MntFlags::MNT_DETACH).ctx(|| "detaching old root".into())?;
+        pivot()?;
     } else {
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     }

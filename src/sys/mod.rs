@@ -287,6 +287,14 @@ impl CArray {
             .collect();
         CArray { _strs: strs, ptrs }
     }
+
+    /// The strings, as text (lossy).
+    pub fn strings(&self) -> Vec<String> {
+        self._strs
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
 }
 
 /// execveat(2) with AT_EMPTY_PATH on arrays built before fork. Returns only
