@@ -997,3 +997,88 @@ fn hooks_in_the_container_inherit_its_env_and_start_in_its_rootfs() {
         assert_eq!(hull, runc);
     }
 }
+
+#[test]
+fn a_created_container_dies_of_sigterm() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = b.id("termcreated");
+    b.create(&id);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    b.ok(&["kill", &id, "TERM"]);
+    b.wait_status(&id, "stopped");
+    assert!(!alive(pid));
+    // runc 1.1 and 1.3 do the same.
+    if runc_bin().is_some() {
+        let rid = format!("{id}-runc");
+        let o = runc_cmd(&b, &["create", "--bundle", b.dir.to_str().unwrap(), &rid]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        runc_cmd(&b, &["kill", &rid, "TERM"]);
+        let mut status = String::new();
+        for _ in 0..300 {
+            let st: Value = serde_json::from_slice(&runc_cmd(&b, &["state", &rid]).stdout).unwrap();
+            status = st["status"].as_str().unwrap().to_string();
+            if status == "stopped" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        runc_cmd(&b, &["delete", "--force", &rid]);
+        assert_eq!(
+            status, "stopped",
+            "runc's created container died of SIGTERM"
+        );
+    }
+}
+
+#[test]
+fn without_a_pid_namespace_kill_is_the_inits_and_sigkill_everyones() {
+    require_root!();
+    // runc 1.2+ behaviour (Debian's 1.1.5 differs): checked on hull alone.
+    let mut b = Bundle::new(&["sh", "-c", "sleep 100 & wait"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    b.save();
+    let id = b.id("sharedpid");
+    b.create(&id);
+    b.ok(&["start", &id]);
+    let cg = cgroup_dirs(&id)
+        .into_iter()
+        .find(|d| d.join("cgroup.procs").exists())
+        .unwrap();
+    let procs = || -> Vec<i64> {
+        std::fs::read_to_string(cg.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    for _ in 0..300 {
+        if procs().len() == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(procs().len(), 2, "sh and its sleep");
+    // TERM goes to the init alone: sh dies, its sleep lives on.
+    b.ok(&["kill", &id, "TERM"]);
+    b.wait_status(&id, "stopped");
+    for _ in 0..100 {
+        if procs().len() == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(procs().len(), 1, "the sleep was not signalled");
+    // KILL reaches it although the init is gone.
+    b.ok(&["kill", &id, "KILL"]);
+    for _ in 0..300 {
+        if procs().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(procs().is_empty(), "{:?} survived", procs());
+}

@@ -8,7 +8,7 @@ pub fn run(store: &Store, a: &KillArgs) -> Result<()> {
     let _lock = store.lock(&a.id)?;
     let c = store.load(&a.id)?;
     match c.status {
-        Status::Stopped if !a.all => bail!("container not running"),
+        Status::Stopped if !a.all && !c.kills_everyone(sig) => bail!("container not running"),
         Status::Creating => bail!("container is still being created"),
         _ => {}
     }

@@ -70,13 +70,17 @@ impl Container {
         }
     }
 
-    /// Send `sig` to the init, or to every process in the container with
-    /// `all` (and always when the container shares the host's pid namespace,
-    /// where killing the init would not take the others with it).
-    /// Signal 0 asks only whether the process is there. SIGKILL to a
+    /// Send `sig` to the init, or to every process in the container (see
+    /// `send`). Signal 0 asks only whether the process is there. SIGKILL to a
     /// paused container thaws it too, or the frozen tasks would never die
     /// (runc does the same; containerd's forced delete of a paused task
     /// relies on it).
+    /// SIGKILL to a container without its own pid namespace reaches every
+    /// process of its cgroups.
+    pub fn kills_everyone(&self, sig: i32) -> bool {
+        sig == libc::SIGKILL && !self.state.own_pid_ns
+    }
+
     pub fn signal(&self, sig: i32, all: bool) -> Result<(), OpError> {
         let sent = self.send(sig, all);
         if sig == libc::SIGKILL && self.status == Status::Paused {
@@ -85,8 +89,12 @@ impl Container {
         sent
     }
 
+    /// Every process in the container's cgroups gets `sig` with `all`, or
+    /// SIGKILL when the container shares its pid namespace (killing the
+    /// init would not take the others along; runc 1.2+), even once the
+    /// init is gone. Any other signal goes to the init alone.
     fn send(&self, sig: i32, all: bool) -> Result<(), OpError> {
-        if all || !self.state.own_pid_ns {
+        if all || self.kills_everyone(sig) {
             let pids = self.cgroup().pids()?;
             let mut sent = false;
             for pid in pids {

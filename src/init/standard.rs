@@ -39,7 +39,9 @@ pub fn run(chan: &Channel, plan: InitPlan) -> (StageError, Option<Channel>) {
         Err(e) => return (e, None),
     };
     if ready.start.is_some() {
-        // Waiting in "created" may last: hold no more memory than needed.
+        die_of_signals();
+        // Waiting in "created" may last: hold no more memory than needed
+        // (what runs after this faults its pages back in).
         sys::shed_mapped_memory();
     }
     let conn = match ready.start.as_ref().map(accept_start).transpose() {
@@ -262,6 +264,44 @@ fn report_ready(chan: &Channel) -> Result<()> {
     sys::prctl(libc::PR_SET_PDEATHSIG, 0).ctx(|| "clearing the parent death signal".into())?;
     chan.send(&FromInit::Ready)
         .map_err(|e| StageError::new(format!("reporting ready: {e}")))
+}
+
+/// While it waits for `start`, a created init dies of the signals whose
+/// default is to end a process (as runc's, whose Go runtime handles them):
+/// as pid 1 of its namespace with default dispositions, the kernel would
+/// drop them, and `kill ID TERM` (or the pidfd a caller got) would leave it
+/// created for ever. The container's execve resets the handlers.
+fn die_of_signals() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    extern "C" fn die(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let act = SigAction::new(SigHandler::Handler(die), SaFlags::empty(), SigSet::empty());
+    let fatal = [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGALRM,
+        Signal::SIGVTALRM,
+        Signal::SIGPROF,
+        Signal::SIGXCPU,
+        Signal::SIGXFSZ,
+        Signal::SIGIO,
+        Signal::SIGPWR,
+    ];
+    for sig in fatal {
+        // SAFETY: the handler only calls _exit.
+        let _ = unsafe { sigaction(sig, &act) };
+    }
+    let handler = die as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    for sig in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+        // SAFETY: as above; real-time signals have no nix names.
+        unsafe { libc::signal(sig, handler) };
+    }
 }
 
 /// Wait for `start` to connect and say go; the connection (close-on-exec)

@@ -316,15 +316,14 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
             .and_then(|l| l.readonly_paths().as_deref())
             .unwrap_or(&[]),
     )?;
-    if spec
-        .root()
-        .as_ref()
-        .is_some_and(|r| r.readonly().unwrap_or(false))
+    // Without a mount namespace "/" would be the host's root mount: then
+    // root.readonly is ignored (create warned), as runc ignores it.
+    if m.own_mntns
+        && spec
+            .root()
+            .as_ref()
+            .is_some_and(|r| r.readonly().unwrap_or(false))
     {
-        if !m.own_mntns {
-            // "/" would be the host's root mount.
-            return Err(StageError::new("root.readonly requires a mount namespace"));
-        }
         sys::mount_set_readonly(m.root.as_raw_fd(), false).ctx(|| "making / read-only".into())?;
     }
     Ok(())

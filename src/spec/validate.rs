@@ -185,7 +185,9 @@ fn namespace_needs(spec: &Spec) -> Result<()> {
             .as_ref()
             .is_some_and(|r| r.readonly() == Some(true))
         {
-            return invalid("root.readonly requires a private MNT namespace");
+            // runc ignores it silently; a caller's config keeps working,
+            // and the user learns why the root is writable.
+            crate::warn!("root.readonly is ignored without a private MNT namespace");
         }
     }
     Ok(())
