@@ -365,8 +365,9 @@ fn bad_bundles_leave_nothing_behind() {
     c["process"]["args"] = serde_json::json!(["/no/such/program"]);
     std::fs::write(b.dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
     let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    // runc's words, which Docker maps to exit code 127.
     assert!(
-        err.contains("/no/such/program") && err.contains("No such file"),
+        err.contains("exec /no/such/program: no such file or directory"),
         "{err}"
     );
     let mut c = b.config.clone();
@@ -544,4 +545,16 @@ fn created_init_blocks_no_signal_and_dies_of_sigterm() {
     b.ok(&["kill", &id, "TERM"]);
     b.wait_status(&id, "stopped");
     b.ok(&["delete", &id]);
+}
+
+#[test]
+fn a_malformed_config_says_its_parse_error_once() {
+    require_root!();
+    let b = Bundle::new(&["true"]);
+    std::fs::write(b.dir.join("config.json"), "{x}").unwrap();
+    let id = b.id("malformed");
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert_eq!(err.matches("key must be a string").count(), 1, "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    assert!(!b.state_dir_exists(&id));
 }

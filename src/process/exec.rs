@@ -103,8 +103,20 @@ pub fn exec(exec: Exec, announce: Option<&crate::channel::Channel>) -> StageErro
     }
     let err = sys::execve_prepared(&exec.path, &exec.argv, &exec.envp);
     StageError {
-        msg: format!("exec {:?}: {}", exec.path, err.desc()),
+        msg: format!("exec {}: {}", exec.path.to_string_lossy(), go_desc(err)),
         errno: Some(err),
+    }
+}
+
+/// An errno as Go spells it (`no such file or directory`): runc's messages
+/// do, and callers match them (Docker turns "no such file or directory"
+/// and "permission denied" from exec into exit codes 127 and 126).
+pub fn go_desc(e: Errno) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
     }
 }
 
@@ -124,7 +136,7 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
         return match check(&p) {
             Ok(()) => Ok(p),
             Err(e) => Err(StageError {
-                msg: format!("exec: {arg0:?}: {}", e.desc()),
+                msg: format!("exec {arg0}: {}", go_desc(e)),
                 errno: Some(e),
             }),
         };
@@ -191,6 +203,13 @@ fn home_in(passwd: &[u8], uid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errnos_are_spelled_as_go_does() {
+        assert_eq!(go_desc(Errno::ENOENT), "no such file or directory");
+        assert_eq!(go_desc(Errno::EACCES), "permission denied");
+        assert_eq!(go_desc(Errno::ENOEXEC), "exec format error");
+    }
 
     #[test]
     fn home_comes_from_the_users_line() {

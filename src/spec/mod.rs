@@ -18,17 +18,17 @@ pub const OCI_VERSION: &str = "1.3.0";
 pub enum SpecError {
     #[error("JSON specification file {0} not found")]
     NotFound(String),
-    #[error("reading {path}: {source}")]
+    // The cause is part of the message and not a `source` too: a chain
+    // printed whole (`{:#}`) would say it twice.
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("parsing {path}: {source}")]
+    #[error("parsing {path}: {cause}")]
     Parse {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{0}")]
     Invalid(String),
@@ -46,18 +46,18 @@ pub struct Bundle {
 }
 
 pub fn load_bundle(dir: &str) -> Result<Bundle> {
-    let dir = std::path::absolute(dir).map_err(|source| SpecError::Read {
+    let dir = std::path::absolute(dir).map_err(|cause| SpecError::Read {
         path: dir.into(),
-        source,
+        cause,
     })?;
     let path = dir.join("config.json");
-    let raw = std::fs::read(&path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    let raw = std::fs::read(&path).map_err(|cause| {
+        if cause.kind() == std::io::ErrorKind::NotFound {
             SpecError::NotFound("config.json".into())
         } else {
             SpecError::Read {
                 path: path.clone(),
-                source,
+                cause,
             }
         }
     })?;
@@ -87,9 +87,9 @@ pub fn load_bundle(dir: &str) -> Result<Bundle> {
 }
 
 pub fn parse(raw: &[u8], path: &Path) -> Result<Spec> {
-    serde_json::from_slice(raw).map_err(|source| SpecError::Parse {
+    serde_json::from_slice(raw).map_err(|cause| SpecError::Parse {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
