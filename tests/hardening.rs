@@ -306,6 +306,17 @@ fn delete_without_a_mount_namespace_unmounts_only_what_create_mounted() {
     assert_eq!(mounts_under(&rootfs), vec![rootfs.join("mnt")]);
 }
 
+/// `hull run` of the bundle in the foreground, in the background of the
+/// test, its stdout to `out`.
+fn spawn_run(b: &Bundle, id: &str, out: std::process::Stdio) -> std::process::Child {
+    b.cmd()
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), id])
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .spawn()
+        .unwrap()
+}
+
 /// A container whose init leaves on signal 37 (SIGRTMIN+3, systemd's stop
 /// signal) with exit code 3, once it says it is ready.
 fn rt_bundle() -> Bundle {
@@ -345,13 +356,7 @@ fn a_foreground_run_forwards_real_time_signals() {
     let b = rt_bundle();
     let id = b.id("rtrun");
     let out_path = b.dir.join("run.out");
-    let mut run = b
-        .cmd()
-        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&b, &id, std::fs::File::create(&out_path).unwrap().into());
     for _ in 0..500 {
         if std::fs::read_to_string(&out_path).is_ok_and(|s| s.contains("ready")) {
             break;
@@ -387,13 +392,7 @@ fn a_foreground_terminal_closed_by_its_process_does_not_spin() {
     b.config["process"]["terminal"] = true.into();
     b.save();
     let id = b.id("ttyclosed");
-    let mut run = b
-        .cmd()
-        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&b, &id, std::process::Stdio::null());
     std::thread::sleep(Duration::from_millis(1500));
     let used = cpu_ticks(run.id());
     let status = run.wait().unwrap();
@@ -464,13 +463,7 @@ fn a_fifo_for_etc_passwd_hangs_nothing() {
     assert!(ok);
     let id = b.id("fifo");
     let out_path = b.dir.join("out");
-    let mut run = b
-        .cmd()
-        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&b, &id, std::fs::File::create(&out_path).unwrap().into());
     let status = wait_or_kill(&mut run, Duration::from_secs(5));
     let status = status.expect("hull run hung on a FIFO at /etc/passwd");
     assert_eq!(status.code(), Some(0));
@@ -528,12 +521,7 @@ fn a_foreground_run_deleted_by_force_keeps_its_exit_code() {
     require_root!();
     let b = Bundle::new(&["sleep", "100"]);
     let id = b.id("rundeleted");
-    let mut run = b
-        .cmd()
-        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_run(&b, &id, std::process::Stdio::inherit());
     b.wait_status(&id, "running");
     b.ok(&["delete", "--force", &id]);
     let status = wait_or_kill(&mut run, Duration::from_secs(5)).expect("hull run ended");
