@@ -51,9 +51,11 @@ pub enum ToInit {
     /// Start a process in a running container (the exec stage).
     Exec(Box<ExecPlan>),
     MappingWritten,
-    /// Detached id-mapped trees for these `mounts[]` indexes follow, as
-    /// fds in the same order (`Channel::recv_fds`).
-    MountSources(Vec<usize>),
+    /// The parent's set-up after `FromInit::InNamespaces` is done.
+    SetUpDone,
+    /// The answer to `FromInit::NeedMountSource`: on Ok the detached tree
+    /// follows as one fd (`Channel::recv_fds`), else why there is none.
+    MountSource(Result<(), String>),
     /// The parent ran prestart and createRuntime; here is the state (JSON,
     /// status "creating") for createContainer and startContainer.
     HooksDone(String),
@@ -70,9 +72,14 @@ pub enum FromInit {
     /// pid namespace.
     InitPid(i32),
     /// The child is in its final namespaces and about to mount: the parent
-    /// moves the network devices in and builds the id-mapped mount sources,
-    /// answering with `ToInit::MountSources`. Sent only when there are any.
+    /// moves the network devices in, answering with `ToInit::SetUpDone`.
+    /// Sent only when there are any.
     InNamespaces,
+    /// The source tree of `mounts[i]`, built by the parent from inside the
+    /// container's mount namespace as it is now (the earlier mounts made):
+    /// an id-mapped mount's, or a bind source the container's root cannot
+    /// reach. Answered with `ToInit::MountSource`.
+    NeedMountSource(usize),
     /// The init is about to need its cgroup v1 directories (to mount them,
     /// make device nodes, unshare a cgroup namespace, or go on to the
     /// hooks): the parent answers with their `tasks` files, once every
@@ -299,12 +306,12 @@ mod tests {
             .map(|_| std::fs::File::open("/dev/null").unwrap())
             .collect();
         let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
-        a.send(&ToInit::MountSources(vec![1, 2])).unwrap();
+        a.send(&ToInit::MountSource(Ok(()))).unwrap();
         a.send_fds(&raw).unwrap();
         a.send(&ToInit::MappingWritten).unwrap();
         assert!(matches!(
             b.recv::<ToInit>().unwrap(),
-            ToInit::MountSources(v) if v == [1, 2]
+            ToInit::MountSource(Ok(()))
         ));
         assert_eq!(b.recv_fds(300).unwrap().len(), 300);
         assert!(matches!(

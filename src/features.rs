@@ -61,7 +61,13 @@ pub fn document() -> Value {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": crate::intelrdt::mountpoint().is_some()},
+            // What hull implements, irrespective of the host (the spec's
+            // words, and runc's): a host without resctrl fails at create.
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
+            "memoryPolicy": {
+                "modes": crate::process::tuning::MEMORY_POLICY_MODES,
+                "flags": crate::process::tuning::MEMORY_POLICY_FLAGS
+            },
             "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },

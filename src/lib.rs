@@ -46,7 +46,14 @@ pub fn run() -> ! {
     if let Some(fd) = init::stage_fd() {
         init::main(fd);
     }
-    let cli = match cli::Cli::try_parse() {
+    let args = match cli::argv::normalize(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            std::process::exit(1);
+        }
+    };
+    let cli = match cli::Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };

@@ -93,11 +93,17 @@ pub fn has(spec: &Spec, typ: LinuxNamespaceType) -> bool {
     namespaces(spec).iter().any(|n| n.typ() == typ)
 }
 
+/// The path a namespace is joined by; `"path": ""` means a new one, as
+/// runc reads it.
+pub fn join_path(ns: &LinuxNamespace) -> Option<&PathBuf> {
+    ns.path().as_ref().filter(|p| !p.as_os_str().is_empty())
+}
+
 /// True when the spec asks for a *new* namespace of this type.
 pub fn is_new(spec: &Spec, typ: LinuxNamespaceType) -> bool {
     namespaces(spec)
         .iter()
-        .any(|n| n.typ() == typ && n.path().is_none())
+        .any(|n| n.typ() == typ && join_path(n).is_none())
 }
 
 /// Order and means of entering the spec's namespaces.
@@ -107,7 +113,7 @@ pub fn plan(spec: &Spec) -> NsPlan {
     let mut joins = Vec::new();
     for ns in namespaces(spec) {
         let f = flag(ns.typ()).bits() as u64;
-        match ns.path() {
+        match join_path(ns) {
             Some(p) => joins.push(Join {
                 flag: f,
                 path: p.clone(),
@@ -115,8 +121,8 @@ pub fn plan(spec: &Spec) -> NsPlan {
             None => new |= f,
         }
     }
-    // The user namespace is joined first: the others' permission checks
-    // then happen against it.
+    // The user namespace first in the list; the init joins the others
+    // before it where it can (see `init::namespaces::join_paths`).
     let user = CloneFlags::CLONE_NEWUSER.bits() as u64;
     let pid = CloneFlags::CLONE_NEWPID.bits() as u64;
     joins.sort_by_key(|j| j.flag != user);

@@ -154,6 +154,64 @@ fn cpu_limits_are_written() {
     }
 }
 
+/// A v1 parent cpuset cgroup someone made and left with empty cpus and
+/// mems (a pod's cgroup) is filled from its parent, as runc does, rather
+/// than every task being refused with ENOSPC (issue 25, item 8a).
+#[test]
+fn an_empty_v1_cpuset_parent_is_filled() {
+    require_root!();
+    let Some(cpuset) = v1_mount("cpuset") else {
+        eprintln!("skipped: no v1 cpuset hierarchy (pure cgroup v2)");
+        return;
+    };
+    let parent = cpuset.join(format!("hull-empty-parent-{}", std::process::id()));
+    std::fs::create_dir(&parent).unwrap();
+    assert_eq!(read(&parent, "cpuset.cpus"), "");
+    let mut b = Bundle::new(&["cat", "/proc/self/cgroup"]);
+    let id = b.id("cpusetparent");
+    b.config["linux"]["cgroupsPath"] = json!(format!(
+        "/{}/{id}",
+        parent.file_name().unwrap().to_str().unwrap()
+    ));
+    b.save();
+    let out = b.run(&id);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let filled = (read(&parent, "cpuset.cpus"), read(&parent, "cpuset.mems"));
+    let _ = std::fs::remove_dir(&parent);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(filled.0, read(&cpuset, "cpuset.cpus"));
+    assert_eq!(filled.1, read(&cpuset, "cpuset.mems"));
+}
+
+/// Lowering the realtime period below the runtime in place: the runtime
+/// is written first when the period is refused, as runc does (item 8b).
+#[test]
+fn rt_period_and_runtime_are_lowered_together() {
+    require_root!();
+    let Some(cpu) = v1_mount("cpu").filter(|d| d.join("cpu.rt_period_us").exists()) else {
+        eprintln!("skipped: no v1 cpu hierarchy with realtime group scheduling");
+        return;
+    };
+    let b = with_resources(
+        &["sleep", "100"],
+        json!({"cpu": {"realtimePeriod": 1000000, "realtimeRuntime": 500000}}),
+    );
+    let id = b.id("rt");
+    b.create(&id);
+    let d = cpu.join(&id);
+    assert_eq!(read(&d, "cpu.rt_runtime_us"), "500000");
+    b.ok(&[
+        "update",
+        "--cpu-rt-period",
+        "200000",
+        "--cpu-rt-runtime",
+        "100000",
+        &id,
+    ]);
+    assert_eq!(read(&d, "cpu.rt_period_us"), "200000");
+    assert_eq!(read(&d, "cpu.rt_runtime_us"), "100000");
+}
+
 #[test]
 fn pids_limit_and_minus_one() {
     require_root!();
@@ -163,6 +221,19 @@ fn pids_limit_and_minus_one() {
     assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "42");
     b.ok(&["update", "--pids-limit", "-1", &id]);
     assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "max");
+    // runtime-spec 1.3 (issue 25, item 14): 0 is a limit, written as 1 as
+    // runc 1.4 does (systemd's TasksMax takes no 0); an absent limit
+    // leaves the cgroup alone.
+    b.ok(&["update", "--pids-limit", "0", &id]);
+    assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "1");
+    let zero = with_resources(&["sleep", "100"], json!({"pids": {"limit": 0}}));
+    let zero_id = zero.id("pidszero");
+    zero.create(&zero_id);
+    assert_eq!(read(&cg_dir("pids", &zero_id), "pids.max"), "1");
+    let unset = with_resources(&["sleep", "100"], json!({"pids": {}}));
+    let unset_id = unset.id("pidsunset");
+    unset.create(&unset_id);
+    assert_eq!(read(&cg_dir("pids", &unset_id), "pids.max"), "max");
 }
 
 #[test]
@@ -292,18 +363,41 @@ fn network_without_a_controller_is_a_clear_error() {
 #[test]
 fn unified_is_validated() {
     require_root!();
+    if !pure_v2() {
+        // runc drives a hybrid host with its v1 manager, which refuses the
+        // map up front, whatever the v2 mount has (issue 25, item 8c);
+        // nothing is left behind.
+        let b = with_resources(&["true"], json!({"unified": {"cgroup.max.depth": "3"}}));
+        let id = b.id("unified");
+        let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+        assert!(
+            err.contains("invalid configuration: cannot use unified on cgroup v1"),
+            "{err}"
+        );
+        assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
+        assert!(!b.state_dir_exists(&id));
+        if let Some(out) = runc_run(&b, &id, &[]) {
+            let runc_err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                runc_err.contains("cannot use unified on cgroup v1"),
+                "{runc_err}"
+            );
+        }
+        return;
+    }
     let b = with_resources(
         &["sleep", "100"],
         json!({"unified": {"cgroup.max.depth": "3"}}),
     );
     let id = b.id("unified");
     b.create(&id);
-    let d = if pure_v2() {
-        PathBuf::from("/sys/fs/cgroup").join(&id)
-    } else {
-        PathBuf::from("/sys/fs/cgroup/unified").join(&id)
-    };
-    assert_eq!(read(&d, "cgroup.max.depth"), "3");
+    assert_eq!(
+        read(
+            &PathBuf::from("/sys/fs/cgroup").join(&id),
+            "cgroup.max.depth"
+        ),
+        "3"
+    );
 
     let bad = with_resources(&["true"], json!({"unified": {"nosuch.file": "1"}}));
     let bad_id = bad.id("badunified");

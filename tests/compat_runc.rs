@@ -645,22 +645,13 @@ fn no_pivot_leaves_no_full_host_proc_or_sysfs_behind() {
 
 // --- 7. a user namespace owned by someone else -------------------------------
 
-/// linux.namespaces joins the user namespace of a process that nobody
-/// (65534) made (`unshare -U -r`, root there is host uid 65534). hull runs
-/// the container in it (as its root, host uid 65534), applies the rlimits
-/// from inside and lets exec join it too. runc 1.1 refuses: without
-/// uid/gid mappings in the config "User namespaces enabled, but no uid
-/// mappings found." (runc issue 4122: mappings must not be needed when
-/// joining); with them "error setting rlimit type 7: operation not
-/// permitted", because it sets rlimits from outside with prlimit(2), which
-/// needs CAP_SYS_RESOURCE over a namespace root does not own (this host's
-/// bounding set lacks it). runc is broken here: hull is checked alone.
-#[test]
-fn joining_a_user_namespace_another_user_owns() {
-    require_root!();
+/// A process holding a user namespace that nobody (65534) made
+/// (`unshare -U -r`, its root is host uid 65534); None, said, where that
+/// cannot be.
+fn nobodys_user_namespace() -> Option<Helper> {
     if !have("setpriv") || !have("unshare") {
         eprintln!("skipped: needs setpriv(1) and unshare(1)");
-        return;
+        return None;
     }
     let holder = Helper::spawn(Command::new("setpriv").args([
         "--reuid",
@@ -680,8 +671,27 @@ fn joining_a_user_namespace_another_user_owns() {
     });
     if !ready {
         eprintln!("skipped: nobody cannot make a user namespace here");
-        return;
+        return None;
     }
+    Some(holder)
+}
+
+/// linux.namespaces joins the user namespace of a process that nobody
+/// (65534) made (`unshare -U -r`, root there is host uid 65534). hull runs
+/// the container in it (as its root, host uid 65534), applies the rlimits
+/// from inside and lets exec join it too. runc 1.1 refuses: without
+/// uid/gid mappings in the config "User namespaces enabled, but no uid
+/// mappings found." (runc issue 4122: mappings must not be needed when
+/// joining); with them "error setting rlimit type 7: operation not
+/// permitted", because it sets rlimits from outside with prlimit(2), which
+/// needs CAP_SYS_RESOURCE over a namespace root does not own (this host's
+/// bounding set lacks it). runc is broken here: hull is checked alone.
+#[test]
+fn joining_a_user_namespace_another_user_owns() {
+    require_root!();
+    let Some(holder) = nobodys_user_namespace() else {
+        return;
+    };
     let userns = format!("/proc/{}/ns/user", holder.pid());
     let want_ns = std::fs::read_link(&userns).unwrap();
     let mut b = Bundle::new(&[
@@ -713,6 +723,82 @@ fn joining_a_user_namespace_another_user_owns() {
     let out = b.ok(&["exec", &id, "readlink", "/proc/self/ns/user"]);
     assert_eq!(out.trim(), want_ns.to_str().unwrap());
     b.ok(&["delete", "--force", &id]);
+}
+
+/// Pod-style namespaces (issue 25, item 4): the user namespace joined by
+/// path, and a network namespace owned by *another* user namespace. As
+/// runc ≥ 1.2 (nsexec's join order), every other namespace is joined
+/// first, with the host's credentials, then the user namespace: joined
+/// first, the network one would be out of reach (EPERM). runc 1.1 joins
+/// the user namespace first and fails; hull is checked alone.
+#[test]
+fn a_joined_user_namespace_is_entered_after_the_others() {
+    require_root!();
+    let Some(holder) = nobodys_user_namespace() else {
+        return;
+    };
+    let me = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let pod_net = Helper::spawn(Command::new("unshare").args(["-U", "-r", "-n", "sleep", "1000"]));
+    assert!(
+        pod_net
+            .wait_for(|p| std::fs::read_link(format!("/proc/{p}/ns/net")).is_ok_and(|n| n != me)),
+        "the pod netns holder never unshared"
+    );
+    let (userns, netns) = (
+        format!("/proc/{}/ns/user", holder.pid()),
+        format!("/proc/{}/ns/net", pod_net.pid()),
+    );
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; readlink /proc/self/ns/net",
+    ]);
+    let nss = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    for ns in nss.iter_mut().filter(|ns| ns["type"] == "network") {
+        ns["path"] = json!(netns);
+    }
+    nss.push(json!({"type": "user", "path": userns}));
+    devpts_without_gid(&mut b.config);
+    // A network namespace another user namespace owns cannot get a sysfs
+    // mounted from this one (the kernel's rule, runc's too): callers bind
+    // the host's /sys there.
+    *mount_of(&mut b.config, "/sys") = json!({"destination": "/sys", "type": "bind",
+        "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    b.save();
+    let o = hull_run(&b, &b.id("userns-last"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = format!(
+        "{}\n{}\n",
+        std::fs::read_link(&userns).unwrap().display(),
+        std::fs::read_link(&netns).unwrap().display()
+    );
+    assert_eq!(stdout(&o), want);
+}
+
+/// `"path": ""` is a new namespace, as runc reads it (Go's empty string),
+/// not a path to refuse (issue 25, item 4): differential with runc.
+#[test]
+fn an_empty_namespace_path_is_a_new_namespace() {
+    require_root!();
+    let mut b = Bundle::new(&["readlink", "/proc/self/ns/net"]);
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!("");
+        }
+    }
+    b.save();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let o = hull_run(&b, &b.id("emptyns"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("net:[") && stdout(&o).trim() != host.to_str().unwrap());
+    if let Some(r) = runc_run(&b, &b.id("emptyns-runc"), &[]) {
+        assert!(r.status.success(), "runc: {}", stderr(&r));
+        assert_ne!(stdout(&r).trim(), host.to_str().unwrap());
+    }
 }
 
 // --- 8. cgroup v1 device rules ----------------------------------------------
@@ -1081,4 +1167,75 @@ fn without_a_pid_namespace_kill_is_the_inits_and_sigkill_everyones() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(procs().is_empty(), "{:?} survived", procs());
+}
+
+// --- 9. the command line as runc parses it -----------------------------------
+
+/// Single-dash long flags (`-root`, `-force`, `-bundle`), flags after the
+/// container id, and a missing value said as runc says it (issue 25, item
+/// 13): every line run by hull and by runc, exit codes compared.
+#[test]
+fn runc_command_lines_parse_the_same() {
+    require_root!();
+    let b = Bundle::new(&["sleep", "100"]);
+    let bundle = b.dir.to_str().unwrap();
+    let root = b.dir.join("cli-root");
+    let root = root.to_str().unwrap();
+    let id = b.id("cli");
+    let run_both = |args: &[&str]| {
+        let hull = output_of(Command::new(hull_bin()).args(args).stdin(Stdio::null()));
+        let runc = runc_bin().map(|r| {
+            let runc_root = format!("{root}-runc");
+            let args: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == root { runc_root.as_str() } else { a })
+                .collect();
+            output_of(Command::new(r).args(&args).stdin(Stdio::null()))
+        });
+        (hull, runc)
+    };
+    for line in [
+        vec!["-root", root, "create", "-bundle", bundle, &id],
+        vec!["-root", root, "state", &id],
+        vec!["--root", root, "kill", &id, "KILL"],
+        vec!["-root", root, "delete", &id, "-force"],
+        vec!["-root", root, "delete", "-force", &id],
+        vec!["-root", root, "list", "-q"],
+    ] {
+        let (hull, runc) = run_both(&line);
+        assert!(hull.status.success(), "hull {line:?}: {}", stderr(&hull));
+        if let Some(runc) = runc {
+            assert_eq!(
+                hull.status.code(),
+                runc.status.code(),
+                "{line:?}: {}",
+                stderr(&runc)
+            );
+        }
+    }
+    // runc 1.1 stops at the id for `create` ("requires exactly 1
+    // argument"); its next release reads on, as hull does.
+    for line in [
+        vec!["--root"],
+        vec!["-root", root, "-log"],
+        vec!["-root", root, "create", &id, "-b"],
+    ] {
+        let (hull, runc) = run_both(&line);
+        let runc = runc.filter(|_| !line.contains(&"create"));
+        let flag = line.last().unwrap().trim_start_matches('-');
+        let want = format!("flag needs an argument: -{flag}");
+        assert_eq!(hull.status.code(), Some(1), "{line:?}");
+        assert!(
+            stderr(&hull).contains(&want),
+            "hull {line:?}: {}",
+            stderr(&hull)
+        );
+        if let Some(runc) = runc {
+            assert!(
+                stderr(&runc).contains(&want),
+                "runc {line:?}: {}",
+                stderr(&runc)
+            );
+        }
+    }
 }

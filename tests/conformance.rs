@@ -159,6 +159,43 @@ fn features_claims_hold() {
             "poststop"
         ])
     );
+    // runtime-spec 1.3's features (issue 25, item 14): what hull applies,
+    // irrespective of the host, as runc reports it. Each memory policy
+    // mode and flag listed is read from a config: a run either applies it
+    // or fails in the kernel, never as an unknown name.
+    assert_eq!(
+        doc["linux"]["intelRdt"],
+        json!({"enabled": true, "schemata": true, "monitoring": true})
+    );
+    let policy = &doc["linux"]["memoryPolicy"];
+    assert_eq!(
+        policy["modes"].as_array().map(Vec::len),
+        Some(7),
+        "{policy}"
+    );
+    assert_eq!(
+        policy["flags"].as_array().map(Vec::len),
+        Some(3),
+        "{policy}"
+    );
+    let b = Bundle::new(&["true"]);
+    for mode in policy["modes"].as_array().unwrap() {
+        let mut c = b.config.clone();
+        let nodes = if mode == "MPOL_DEFAULT" || mode == "MPOL_LOCAL" {
+            ""
+        } else {
+            "0"
+        };
+        c["linux"]["memoryPolicy"] = json!({"mode": mode, "nodes": nodes,
+            "flags": if nodes.is_empty() { json!([]) } else { json!([policy["flags"][2]]) }});
+        std::fs::write(b.dir.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+        let out = b.run(&b.id("mpol"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("parsing") && !err.contains("unknown variant"),
+            "{mode}: {err}"
+        );
+    }
     // Every per-mount option claimed is accepted on a real mount.
     let opts: Vec<String> = doc["mountOptions"]
         .as_array()

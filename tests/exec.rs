@@ -597,7 +597,12 @@ fn preserve_fds_and_sub_cgroups() {
     }
     let o = exec(&b, &["--cgroup", "nope", &id, "true"]);
     assert_eq!(o.status.code(), Some(255));
-    assert!(err(&o).contains("does not exist"), "{}", err(&o));
+    // runc's words (issue 25, item 10): the cgroup.procs it would write.
+    assert!(
+        err(&o).contains("/nope/cgroup.procs: no such file or directory"),
+        "{}",
+        err(&o)
+    );
     let o = exec(&b, &["--cgroup", "../..", &id, "true"]);
     assert!(err(&o).contains("is not a sub cgroup path"), "{}", err(&o));
     for d in &dirs {

@@ -340,7 +340,10 @@ fn personality_ioprio_scheduler_affinity() {
         |c| {
             c["linux"]["personality"] = json!({"domain": "LINUX32"});
             c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
-            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+            // The runtime-spec's flag name (issue 25, item 9b), which the
+            // oci-spec crate alone does not read.
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5,
+                "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
             c["process"]["execCPUAffinity"] = json!({"final": "0"});
         },
         "cat /proc/self/personality; cat /proc/self/stat; grep Cpus_allowed_list /proc/self/status",
@@ -353,6 +356,59 @@ fn personality_ioprio_scheduler_affinity() {
     assert_eq!(stat[16], "5", "nice");
     assert_eq!(stat[38], "3", "SCHED_BATCH");
     assert!(lines[2].ends_with("\t0"), "{}", lines[2]);
+}
+
+/// A deadline policy in a cpuset smaller than the root domain: the
+/// kernel's EPERM said in runc's words (issue 25, item 10; runc ≥ 1.2,
+/// Debian's 1.1 has no scheduler field).
+#[test]
+fn deadline_scheduler_with_a_cpuset_says_why() {
+    require_root!();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("skipped: needs at least two CPUs (one is the whole root domain)");
+        return;
+    }
+    let (code, _, err) = run_in(
+        |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE",
+                "runtime": 10000000u64, "deadline": 20000000u64, "period": 20000000u64});
+            c["linux"]["resources"]["cpu"] = json!({"cpus": "0"});
+        },
+        "true",
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("process scheduler can't be used together with AllowedCPUs"),
+        "{err}"
+    );
+}
+
+/// args[0] is checked as execve checks it, with the effective ids and
+/// capabilities: a user with CAP_DAC_OVERRIDE runs a root-owned 0744
+/// program (issue 25, item 9a). Differential with runc.
+#[test]
+fn args0_is_checked_with_the_effective_capabilities() {
+    require_root!();
+    let mut b = Bundle::new(&["/bin/owner-only"]);
+    let rootfs = b.private_rootfs();
+    let prog = rootfs.join("bin/owner-only");
+    std::fs::write(&prog, "#!/bin/sh\necho ran as $(id -u)\n").unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o744)).unwrap();
+    let caps = json!(["CAP_DAC_OVERRIDE"]);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.save();
+    let o = hull_run(&b, &b.id("eaccess"), &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "ran as 1000\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if let Some(r) = runc_run(&b, &b.id("eaccess-runc"), &[]) {
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "ran as 1000\n");
+    }
 }
 
 #[test]

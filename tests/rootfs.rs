@@ -520,6 +520,66 @@ fn idmap(host: u32, size: u32) -> serde_json::Value {
     json!([{"containerID": 0, "hostID": host, "size": size}])
 }
 
+/// An id-mapped bind whose source lies under an earlier mount of the same
+/// config (`<rootfs>/mnt/x` after a bind on `/mnt`): its source is built
+/// when the init reaches it, in `mounts` order, as runc does (issue 25,
+/// item 3c); built before any mount it did not exist (ENOENT).
+#[test]
+fn an_idmapped_source_under_an_earlier_mount_resolves() {
+    require_root!();
+    let Some((mut b, src)) = idmap_bundle("stat -c '%n %u' /data/root0") else {
+        return;
+    };
+    let rootfs = std::fs::canonicalize(b.private_rootfs()).unwrap();
+    std::fs::create_dir_all(rootfs.join("mnt")).unwrap();
+    let parent = b.dir.join("parent");
+    std::fs::create_dir_all(&parent).unwrap();
+    std::fs::rename(&src, parent.join("x")).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": "/mnt", "type": "bind", "source": parent, "options": ["rbind"]}),
+    );
+    mounts.push(json!({"destination": "/data", "type": "bind",
+        "source": rootfs.join("mnt/x"), "options": ["rbind", "idmap"],
+        "uidMappings": idmap(1000, 10), "gidMappings": idmap(1000, 10)}));
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!((code, out.as_str()), (0, "/data/root0 1000\n"), "{err}");
+}
+
+/// In a new user namespace, a bind source the container's root cannot
+/// reach (under a 0700 directory of the host's root) is opened by the
+/// parent from the host's side and handed in, as runc does (issue 25,
+/// item 3b): before, EACCES. Differential with runc.
+#[test]
+fn an_unreachable_bind_source_is_opened_from_the_host() {
+    require_root!();
+    // /tmp exists in the image: a rootfs the mapped root does not own
+    // cannot get a new mount point.
+    let mut b = Bundle::new(&["cat", "/tmp/f"]);
+    b.add_user_namespace(100000, 65536);
+    let locked = b.dir.join("locked");
+    std::fs::create_dir_all(locked.join("inner")).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::write(locked.join("inner/f"), "reached\n").unwrap();
+    std::fs::set_permissions(
+        locked.join("inner/f"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/tmp",
+        "type": "bind", "source": locked.join("inner"), "options": ["rbind", "ro"]}));
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!((code, out.as_str()), (0, "reached\n"), "{err}");
+    if let Some(r) = runc_run(&b, &b.id("unreachable-runc"), &[]) {
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "reached\n");
+    }
+}
+
 #[test]
 fn idmapped_mount_with_its_own_mappings() {
     require_root!();
@@ -587,6 +647,129 @@ impl Drop for HostMount {
             .arg(&self.0)
             .status();
     }
+}
+
+/// A destination that starts with the rootfs path is taken relative to the
+/// rootfs, as runc has always done (issue 25, item 3a): differential.
+#[test]
+fn a_destination_under_the_rootfs_path_is_inside_the_rootfs() {
+    require_root!();
+    let mut b = Bundle::new(&["sh", "-c", "grep -c ' /mnt/in ' /proc/self/mountinfo"]);
+    let rootfs = std::fs::canonicalize(b.private_rootfs()).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": rootfs.join("mnt/in"), "type": "tmpfs", "source": "tmpfs"
+    }));
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!((code, out.as_str()), (0, "1\n"), "{err}");
+    assert!(!rootfs.join(rootfs.strip_prefix("/").unwrap()).exists());
+    if let Some(r) = runc_run(&b, &b.id("rootfsdest-runc"), &[]) {
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "1\n");
+    }
+}
+
+/// The per-mount flags (field 6) of each mountpoint, from mountinfo.
+fn vfs_flags(info: &str, points: &[&str]) -> Vec<String> {
+    points
+        .iter()
+        .map(|p| {
+            mountinfo_line(info, p)
+                .split(' ')
+                .nth(5)
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect()
+}
+
+/// A tmpfs on the host mounted `ro,nosuid,noatime`, unmounted on drop.
+fn flagged_source(b: &Bundle) -> (PathBuf, HostMount) {
+    let src = b.dir.join("flagged");
+    std::fs::create_dir_all(&src).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,nosuid,noatime,mode=755", "tmpfs"])
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mounting the flagged source");
+    let guard = HostMount(src.clone());
+    (src, guard)
+}
+
+/// Bind-mount flags as runc gives them (issue 25, item 2): a bind asking
+/// any flag gets exactly the flags it asks (the source's `ro,nosuid` go),
+/// keeps the source's atime mode unless it asks one, and a bind asking
+/// nothing keeps the source's flags. Differential with runc where 1.1.5
+/// agrees with runc ≥ 1.2; `["bind","rw"]` and `["bind","atime"]` are runc
+/// ≥ 1.2's (1.1 does not remount for a cleared flag alone): hull alone.
+#[test]
+fn bind_mounts_get_exactly_the_flags_they_ask_for() {
+    require_root!();
+    let mut b = Bundle::new(&["cat", "/proc/self/mountinfo"]);
+    let (src, _guard) = flagged_source(&b);
+    let binds = [
+        ("/a", json!(["bind", "nodev"])),
+        ("/b", json!(["bind", "nodev", "strictatime"])),
+        ("/c", json!(["bind"])),
+        ("/d", json!(["bind", "rw"])),
+        ("/e", json!(["bind", "atime"])),
+    ];
+    for (dest, opts) in &binds {
+        b.config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": dest, "type": "bind", "source": src, "options": opts}));
+    }
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    let got = vfs_flags(&out, &["/a", "/b", "/c", "/d", "/e"]);
+    assert_eq!(
+        got,
+        [
+            "rw,nodev,noatime",
+            "rw,nodev",
+            "ro,nosuid,noatime",
+            "rw,noatime",
+            "rw,noatime"
+        ]
+    );
+    if let Some(r) = runc_run(&b, &b.id("bindflags-runc"), &[]) {
+        let runc = vfs_flags(&String::from_utf8_lossy(&r.stdout), &["/a", "/b", "/c"]);
+        assert_eq!(
+            runc,
+            got[..3],
+            "runc: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+}
+
+/// In a user namespace the source's flags are locked: a bind asking other
+/// flags keeps the locked ones (EPERM, then retried with them, as runc),
+/// and one that explicitly clears a locked flag fails rather than
+/// silently staying read-only (issue 25, item 2).
+#[test]
+fn locked_bind_flags_are_kept_or_refused_when_cleared() {
+    require_root!();
+    let mut b = Bundle::new(&["cat", "/proc/self/mountinfo"]);
+    b.add_user_namespace(0, 65536);
+    let (src, _guard) = flagged_source(&b);
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/a", "type": "bind", "source": src, "options": ["bind", "nodev"]}),
+    );
+    b.save();
+    let (code, out, err) = run(&b);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(vfs_flags(&out, &["/a"]), ["ro,nosuid,nodev,noatime"]);
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/b", "type": "bind", "source": src, "options": ["bind", "rw"]}),
+    );
+    b.save();
+    let (code, _, err) = run(&b);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot clear locked flags ro"), "{err}");
 }
 
 #[test]

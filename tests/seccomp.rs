@@ -389,7 +389,29 @@ fn notify_without_a_listener_is_refused_clearly() {
     b.config["linux"]["seccomp"]["listenerPath"] = json!(b.dir.join("nobody.sock"));
     b.save();
     let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
-    assert!(err.contains("connecting to the seccomp agent"), "{err}");
+    // runc's words (issue 25, item 10), which callers match.
+    assert!(
+        err.contains("failed to connect with seccomp agent specified in the seccomp profile"),
+        "{err}"
+    );
     assert!(!b.state_dir_exists(&id));
     assert!(cgroup_dirs(&id).is_empty());
+    // NOTIFY on write, and as the default action: refused as runc does.
+    b.config["linux"]["seccomp"]["syscalls"] =
+        json!([{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]);
+    b.save();
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+        "{err}"
+    );
+    b.config["linux"]["seccomp"]["defaultAction"] = json!("SCMP_ACT_NOTIFY");
+    b.config["linux"]["seccomp"]["syscalls"] = json!([]);
+    b.save();
+    let err = b.fails(&["create", "--bundle", b.dir.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("SCMP_ACT_NOTIFY cannot be used as default action"),
+        "{err}"
+    );
+    assert!(!b.state_dir_exists(&id));
 }

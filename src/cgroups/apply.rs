@@ -203,6 +203,13 @@ fn targets<'a>(
     let pure_v2 = paths.v1.is_empty();
     let mut targets = Vec::with_capacity(parts.len());
     for &part in parts {
+        if part == Part::Unified && !pure_v2 {
+            // runc's v1 manager drives a hybrid host and refuses the map
+            // there, whatever the v2 mount happens to have.
+            return Err(CgroupError::Invalid(
+                "invalid configuration: cannot use unified on cgroup v1".into(),
+            ));
+        }
         let v1_dir = part.v1().and_then(|c| v1::dir_of(&paths.v1, c));
         let target = match (v1_dir, &paths.v2, &paths.v2_mount) {
             (Some(d), _, _) => Target::V1(d),
@@ -212,11 +219,6 @@ fn targets<'a>(
                     return Err(no_controller(part, name, pure_v2));
                 }
                 Target::V2(dir)
-            }
-            _ if part == Part::Unified => {
-                return Err(CgroupError::Invalid(
-                    "invalid configuration: cannot use unified on cgroup v1".into(),
-                ));
             }
             _ => {
                 let name = part.v1().unwrap_or_default();

@@ -70,9 +70,10 @@ impl FsManager {
     pub fn open_existing(&mut self) -> Result<()> {
         for dir in self.leaves() {
             if !dir.is_dir() {
+                // runc's words: the file it would have written the pid to.
                 return Err(CgroupError::Invalid(format!(
-                    "cgroup {} does not exist",
-                    dir.display()
+                    "open {}: no such file or directory",
+                    dir.join("cgroup.procs").display()
                 )));
             }
         }
@@ -117,14 +118,6 @@ impl FsManager {
                 }
                 // The rest stays on the record for teardown.
                 Err(e) => return Err(CgroupError::io("mkdir", &d, e)),
-            }
-            // Planned directories are ancestors of the leaves: this one is
-            // in the cpuset hierarchy if the cpuset leaf lies below it.
-            let cpuset = self.paths.v1.iter().any(|(ctrls, leaf)| {
-                ctrls.split(',').any(|c| c == "cpuset") && leaf.starts_with(&d)
-            });
-            if cpuset {
-                v1::inherit_cpuset(&d)?;
             }
         }
         Ok(())
@@ -214,6 +207,9 @@ impl Manager for FsManager {
     fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
         self.check_existing_leaves_once()?;
         self.make_dirs(|_| true)?;
+        if let Some(leaf) = v1::dir_of(&self.paths.v1, "cpuset") {
+            v1::fill_cpuset(leaf)?;
+        }
         if self.v2_fd.is_none()
             && let Some(dir) = self.paths.v2.clone()
         {

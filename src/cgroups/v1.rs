@@ -2,7 +2,6 @@
 //! directory of the hierarchy that carries its controller, in the kernel's
 //! own units (the OCI spec was written for v1, so no conversions here).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
@@ -12,17 +11,32 @@ use oci_spec::runtime::{
 use super::files::{self, write};
 use super::{CgroupError, Result, devices};
 
-/// A new v1 cpuset cgroup starts with empty cpus and mems and refuses tasks:
-/// copy them from the parent, as runc does.
-pub(super) fn inherit_cpuset(dir: &Path) -> Result<()> {
-    let Some(parent) = dir.parent() else {
-        return Ok(());
-    };
-    for f in ["cpuset.cpus", "cpuset.mems"] {
-        let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
-        if cur.trim().is_empty() {
+/// A v1 cpuset cgroup with empty cpus or mems refuses tasks (ENOSPC), and
+/// a new one starts so: fill `dir` and every ancestor left empty from its
+/// parent, top down, as runc does. An empty ancestor is one someone made
+/// and left unusable (a pod's cgroup); filling it is the only way in.
+pub(super) fn fill_cpuset(dir: &Path) -> Result<()> {
+    let mut empty = Vec::new();
+    let mut d = dir;
+    loop {
+        let missing: Vec<&str> = ["cpuset.cpus", "cpuset.mems"]
+            .into_iter()
+            .filter(|f| files::read(d, f).map_or(true, |v| v.trim().is_empty()))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        // The hierarchy's root always has both; above it is no cpuset.
+        let Some(parent) = d.parent().filter(|p| p.join("cpuset.cpus").exists()) else {
+            break;
+        };
+        empty.push((d, parent, missing));
+        d = parent;
+    }
+    for (d, parent, missing) in empty.into_iter().rev() {
+        for f in missing {
             let v = files::read(parent, f)?;
-            write(dir, f, v.trim())?;
+            write(d, f, v.trim())?;
         }
     }
     Ok(())
@@ -130,11 +144,25 @@ pub(super) fn set_memory(dir: &Path, m: &LinuxMemory) -> Result<()> {
 pub(super) fn set_cpu(dir: &Path, c: &LinuxCpu) -> Result<()> {
     // Realtime first: a task with a realtime policy cannot join a cgroup
     // that has no realtime budget.
+    let runtime = c.realtime_runtime().filter(|&r| r != 0);
+    let mut rt_period_pending = None;
     if let Some(p) = c.realtime_period().filter(|&p| p != 0) {
-        write(dir, "cpu.rt_period_us", &p.to_string())?;
+        // A shorter period than the runtime in place is refused (EINVAL):
+        // runc then writes the runtime first, as here.
+        match write(dir, "cpu.rt_period_us", &p.to_string()) {
+            Ok(()) => {}
+            Err(CgroupError::Write {
+                errno: nix::errno::Errno::EINVAL,
+                ..
+            }) if runtime.is_some() => rt_period_pending = Some(p),
+            Err(e) => return Err(e),
+        }
     }
-    if let Some(r) = c.realtime_runtime().filter(|&r| r != 0) {
+    if let Some(r) = runtime {
         write(dir, "cpu.rt_runtime_us", &r.to_string())?;
+        if let Some(p) = rt_period_pending {
+            write(dir, "cpu.rt_period_us", &p.to_string())?;
+        }
     }
     if let Some(shares) = c.shares().filter(|&s| s != 0) {
         write(dir, "cpu.shares", &shares.to_string())?;

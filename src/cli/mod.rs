@@ -2,6 +2,7 @@
 //! Flags, defaults and verb names follow runc so that containerd, CRI-O,
 //! conmon and podman can call hull exactly as they call runc.
 
+pub mod argv;
 mod create;
 mod delete;
 mod events;

@@ -115,6 +115,7 @@ fn process_of(a: &ExecArgs, base: Option<Process>) -> Result<Process> {
             o.entry("cwd").or_insert(serde_json::json!(""));
             inherit_from(o, base.as_ref());
         }
+        crate::spec::scheduler_flag_names(&mut v);
         return serde_json::from_value(v).with_context(|| format!("parsing {path}"));
     }
     let mut p = base.ok_or_else(|| anyhow!("process property must not be empty"))?;

@@ -29,7 +29,10 @@ fn type_name(flag: u64) -> &'static str {
 
 /// Join the namespaces the config names by path. Every path is opened
 /// before entering any namespace: after setns(mnt) the paths would resolve
-/// somewhere else.
+/// somewhere else. As runc: first every namespace but the user one that
+/// can be joined with the host's credentials (a network namespace owned by
+/// another user namespace, pod-style), then the user namespace, then the
+/// rest, which may need the capabilities it gives (rootless).
 fn join_paths(ns: &crate::namespaces::NsPlan) -> Result<()> {
     let mut fds = Vec::with_capacity(ns.joins.len());
     for j in &ns.joins {
@@ -40,31 +43,41 @@ fn join_paths(ns: &crate::namespaces::NsPlan) -> Result<()> {
                 j.path.display()
             )
         })?;
-        fds.push((fd, j));
+        fds.push((fd, j, false));
     }
-    for (fd, j) in &fds {
-        sys::setns(fd.as_raw_fd(), j.flag as i32).map_err(|e| {
-            let msg = if e == nix::errno::Errno::EINVAL {
-                format!(
-                    "{} is not a {} namespace (or cannot be joined)",
-                    j.path.display(),
-                    type_name(j.flag)
-                )
-            } else {
-                format!(
-                    "joining {} namespace {}: {}",
-                    type_name(j.flag),
-                    j.path.display(),
-                    e.desc()
-                )
-            };
-            StageError {
-                msg,
-                errno: Some(e),
-            }
-        })?;
+    let user = libc::CLONE_NEWUSER as u64;
+    for (fd, j, joined) in fds.iter_mut().filter(|(_, j, _)| j.flag != user) {
+        *joined = sys::setns(fd.as_raw_fd(), j.flag as i32).is_ok();
+    }
+    for (fd, j, joined) in fds.iter_mut().filter(|(_, j, _)| j.flag == user) {
+        sys::setns(fd.as_raw_fd(), j.flag as i32).map_err(|e| join_error(j, e))?;
+        *joined = true;
+    }
+    for (fd, j, _) in fds.iter().filter(|(_, _, joined)| !joined) {
+        sys::setns(fd.as_raw_fd(), j.flag as i32).map_err(|e| join_error(j, e))?;
     }
     Ok(())
+}
+
+fn join_error(j: &crate::namespaces::Join, e: nix::errno::Errno) -> StageError {
+    let msg = if e == nix::errno::Errno::EINVAL {
+        format!(
+            "{} is not a {} namespace (or cannot be joined)",
+            j.path.display(),
+            type_name(j.flag)
+        )
+    } else {
+        format!(
+            "joining {} namespace {}: {}",
+            type_name(j.flag),
+            j.path.display(),
+            e.desc()
+        )
+    };
+    StageError {
+        msg,
+        errno: Some(e),
+    }
 }
 
 pub fn enter(

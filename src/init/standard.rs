@@ -178,7 +178,7 @@ fn build_rootfs(
     console: Option<OwnedFd>,
     cgroups: &shared::CgroupJoin,
 ) -> Result<Option<String>> {
-    let idmapped = parent_setup(chan, plan)?;
+    parent_setup(chan, plan)?;
     let mut hook_state = None;
     let mut before_pivot = || -> Result<()> {
         if plan.hooks {
@@ -186,8 +186,13 @@ fn build_rootfs(
         }
         Ok(())
     };
-    let mounted =
-        crate::rootfs::prepare(spec, plan, idmapped, &|| cgroups.now(), &mut before_pivot)?;
+    let mounted = crate::rootfs::prepare(
+        spec,
+        plan,
+        &|i| mount_source(chan, i),
+        &|| cgroups.now(),
+        &mut before_pivot,
+    )?;
     if process.terminal().unwrap_or(false) {
         let sock = console
             .as_ref()
@@ -333,22 +338,35 @@ fn accept_start(listener: &OwnedFd) -> Result<Channel> {
 }
 
 /// Now that we are in the container's final namespaces, let the parent do
-/// what only it may: move network devices in, and build the id-mapped
-/// mount trees, which it hands back.
-fn parent_setup(chan: &Channel, plan: &InitPlan) -> Result<crate::rootfs::IdMappedSources> {
+/// what only it may: move network devices in.
+fn parent_setup(chan: &Channel, plan: &InitPlan) -> Result<()> {
     if !plan.parent_setup {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let fail = |e| StageError::new(format!("waiting for the parent's set-up: {e}"));
     chan.send(&FromInit::InNamespaces).map_err(fail)?;
-    let idx = match chan.recv::<ToInit>().map_err(fail)? {
-        ToInit::MountSources(idx) => idx,
-        other => {
-            return Err(StageError::new(format!(
-                "expected mount sources, got {other:?}"
-            )));
-        }
-    };
-    let fds = chan.recv_fds(idx.len()).map_err(fail)?;
-    Ok(idx.into_iter().zip(fds).collect())
+    match chan.recv::<ToInit>().map_err(fail)? {
+        ToInit::SetUpDone => Ok(()),
+        other => Err(StageError::new(format!(
+            "expected the parent's set-up, got {other:?}"
+        ))),
+    }
+}
+
+/// The detached source tree of `mounts[i]`, built by the parent (see
+/// `FromInit::NeedMountSource`).
+fn mount_source(chan: &Channel, i: usize) -> Result<OwnedFd> {
+    let fail = |e| StageError::new(format!("asking the parent for the mount source: {e}"));
+    chan.send(&FromInit::NeedMountSource(i)).map_err(fail)?;
+    match chan.recv::<ToInit>().map_err(fail)? {
+        ToInit::MountSource(Ok(())) => chan
+            .recv_fds(1)
+            .map_err(fail)?
+            .pop()
+            .ok_or_else(|| StageError::new("the parent sent no mount source")),
+        ToInit::MountSource(Err(msg)) => Err(StageError::new(msg)),
+        other => Err(StageError::new(format!(
+            "expected a mount source, got {other:?}"
+        ))),
+    }
 }

@@ -73,11 +73,18 @@ pub fn drive(
             }
             FromInit::InNamespaces => {
                 crate::netdev::move_all(&bundle.spec, rec.state.pid)?;
-                let (idx, trees) = idmapped_sources(bundle, rec.state.pid)?;
-                chan.send(&ToInit::MountSources(idx)).map_err(closed)?;
-                let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
-                chan.send_fds(&raw).map_err(closed)?;
+                chan.send(&ToInit::SetUpDone).map_err(closed)?;
             }
+            FromInit::NeedMountSource(i) => match mount_source(bundle, rec.state.pid, i) {
+                Ok(tree) => {
+                    chan.send(&ToInit::MountSource(Ok(()))).map_err(closed)?;
+                    chan.send_fds(&[tree.as_raw_fd()]).map_err(closed)?;
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    chan.send(&ToInit::MountSource(Err(msg))).map_err(closed)?;
+                }
+            },
             FromInit::BeforePivot => {
                 let state = rec.state.hook_state("creating", rec.state.pid);
                 crate::hooks::run(&bundle.spec, Phase::Prestart, &state).map_err(|e| anyhow!(e))?;
@@ -169,18 +176,25 @@ fn adopt(rec: &mut Record, init: i32) -> Result<OwnedFd> {
     Ok(pidfd)
 }
 
-/// The detached id-mapped tree of every id-mapped mount. Built by us, who
-/// hold CAP_SYS_ADMIN over the source filesystems, but from inside the
-/// container's mount namespace (a forked helper joins it): sources resolve
-/// as the container's other binds do, and the clones keep the locks that
-/// mount namespace puts on them (read-only, nosuid, … and locked
-/// submounts, which a container root in a user namespace could otherwise
-/// undo). `pid` is in the container's final namespaces; a mount without
-/// mappings of its own takes that user namespace's.
-fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<OwnedFd>)> {
+/// The detached source tree of `mounts[i]`, as the init asks for it when
+/// it reaches that mount: an id-mapped mount's, or a bind source the
+/// container's root cannot reach. Built by us, who hold CAP_SYS_ADMIN over
+/// the source filesystems, from inside the container's mount namespace as
+/// it is now (a forked helper joins it): sources resolve as the
+/// container's other binds do, under the mounts made before this one, and
+/// the clones keep the locks that mount namespace puts on them (read-only,
+/// nosuid, … and locked submounts, which a container root in a user
+/// namespace could otherwise undo). `pid` is in the container's final
+/// namespaces; a mount without mappings of its own takes its user
+/// namespace's.
+fn mount_source(bundle: &spec::Bundle, pid: i32, i: usize) -> Result<OwnedFd> {
     use crate::plan::idmap as mount_idmap;
-    let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
-    let idx = mount_idmap::indexes(&bundle.spec);
+    let m = bundle
+        .spec
+        .mounts()
+        .as_deref()
+        .and_then(|ms| ms.get(i))
+        .ok_or_else(|| anyhow!("no mount {i} in the config"))?;
     let open_ns = |what: &str| {
         nix::fcntl::open(
             format!("/proc/{pid}/ns/{what}").as_str(),
@@ -189,81 +203,63 @@ fn idmapped_sources(bundle: &spec::Bundle, pid: i32) -> Result<(Vec<usize>, Vec<
         )
         .with_context(|| format!("opening the container's {what} namespace"))
     };
-    // One user namespace per distinct mapping, made here: only a process
-    // outside them may write their maps.
-    let mut userns: Vec<(Option<String>, OwnedFd)> = Vec::new();
-    let mut plan = Vec::with_capacity(idx.len());
-    for &i in &idx {
-        let m = &mounts[i];
-        let maps = mount_idmap::of(m).and_then(|how| how.maps);
-        let key = maps.map(|(u, g)| format!("{u:?}{g:?}"));
-        let ns = match userns.iter().position(|(k, _)| *k == key) {
-            Some(p) => p,
-            None => {
-                let fd = match maps {
-                    Some((u, g)) => idmap::userns_with(u, g)?,
-                    None => open_ns("user")?,
-                };
-                userns.push((key, fd));
-                userns.len() - 1
-            }
-        };
-        let src = crate::plan::mounts::bind_source(m, &bundle.dir).ok_or_else(|| {
-            anyhow!(
-                "mount {}: bind mount without a source",
-                m.destination().display()
-            )
-        })?;
-        plan.push((m, src, ns));
-    }
+    // Made here: only a process outside a user namespace may write its maps.
+    let userns = match mount_idmap::of(m) {
+        Some(how) => Some(match how.maps {
+            Some((u, g)) => idmap::userns_with(u, g)?,
+            None => open_ns("user")?,
+        }),
+        None => None,
+    };
+    let src = crate::plan::mounts::bind_source(m, &bundle.dir)
+        .ok_or_else(|| anyhow!("bind mount without a source"))?;
     let mntns = open_ns("mnt")?;
     let (ours, theirs) = Channel::pair(3)?;
-    let Some(helper) = sys::fork().context("forking the idmapped-mount helper")? else {
+    let Some(helper) = sys::fork().context("forking the mount-source helper")? else {
         drop(ours);
-        build_in_mntns(&theirs, &mntns, &plan, &userns)
+        build_in_mntns(&theirs, &mntns, m, &src, userns.as_ref())
     };
     drop(theirs);
     let result = ours
         .recv::<std::result::Result<(), String>>()
-        .map_err(|e| anyhow!("idmapped-mount helper: {e}"))
+        .map_err(|e| anyhow!("mount-source helper: {e}"))
         .and_then(|r| r.map_err(|e| anyhow!(e)))
         .and_then(|()| {
-            ours.recv_fds(plan.len())
-                .map_err(|e| anyhow!("idmapped-mount helper: {e}"))
+            ours.recv_fds(1)
+                .map_err(|e| anyhow!("mount-source helper: {e}"))
         });
     let _ = waitpid(Pid::from_raw(helper), None);
-    Ok((idx, result?))
+    result?
+        .pop()
+        .ok_or_else(|| anyhow!("mount-source helper: no tree"))
 }
 
-/// One mount to id-map: the entry, its source, and which user namespace
-/// (an index into the list made for the helper) carries its mapping.
-type IdMapPlan<'a> = (&'a oci_spec::runtime::Mount, std::path::PathBuf, usize);
-
-/// The helper: join the container's mount namespace, build the trees, hand
-/// them over, leave. Runs in a forked child of single-threaded hull.
+/// The helper: join the container's mount namespace, build the tree (an
+/// id-mapped one through `userns`, else a plain clone), hand it over,
+/// leave. Runs in a forked child of single-threaded hull.
 fn build_in_mntns(
     chan: &Channel,
     mntns: &OwnedFd,
-    plan: &[IdMapPlan],
-    userns: &[(Option<String>, OwnedFd)],
+    m: &oci_spec::runtime::Mount,
+    src: &std::path::Path,
+    userns: Option<&OwnedFd>,
 ) -> ! {
     // If hull dies, so does its helper.
     let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
     let built = nix::sched::setns(mntns, nix::sched::CloneFlags::CLONE_NEWNS)
         .context("joining the container's mount namespace")
-        .and_then(|()| {
-            plan.iter()
-                .map(|(m, src, ns)| {
-                    idmap::source_tree(src, m, &userns[*ns].1).with_context(|| {
-                        format!("mounting {:?} to rootfs at {:?}", src, m.destination())
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
+        .and_then(|()| match userns {
+            Some(ns) => idmap::source_tree(src, m, ns),
+            None => {
+                let opts = crate::plan::mount_options::parse(m.options().as_deref().unwrap_or(&[]));
+                crate::rootfs::clone_source(src, &opts)
+                    .with_context(|| format!("open_tree {}", src.display()))
+            }
         });
     let code = match built {
-        Ok(trees) => {
-            let raw: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
-            let sent = chan.send(&Ok::<(), String>(())).is_ok() && chan.send_fds(&raw).is_ok();
+        Ok(tree) => {
+            let sent = chan.send(&Ok::<(), String>(())).is_ok()
+                && chan.send_fds(&[tree.as_raw_fd()]).is_ok();
             if sent { 0 } else { 1 }
         }
         Err(e) => {

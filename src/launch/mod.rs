@@ -352,8 +352,12 @@ pub(crate) fn seccomp_agent(spec: &Spec, min_fd: RawFd) -> Result<Option<OwnedFd
         .listener_path()
         .as_deref()
         .unwrap_or(std::path::Path::new(""));
-    let sock = crate::seccomp::notify::connect(path)
-        .with_context(|| format!("connecting to the seccomp agent at {}", path.display()))?;
+    let sock = crate::seccomp::notify::connect(path).with_context(|| {
+        format!(
+            "failed to connect with seccomp agent specified in the seccomp profile: dial unix {}",
+            path.display()
+        )
+    })?;
     Ok(Some(raise_fd(sock, min_fd)?))
 }
 
@@ -398,8 +402,7 @@ fn init_plan(
         console_fd: console.as_ref().map(|c| c.as_raw_fd()),
         raw_output: false,
         mount_label: mount_label(&bundle.spec),
-        parent_setup: !crate::plan::idmap::indexes(&bundle.spec).is_empty()
-            || crate::netdev::requested(&bundle.spec),
+        parent_setup: crate::netdev::requested(&bundle.spec),
         hooks: crate::hooks::any_before_exec(&bundle.spec),
         cgroup_joins: Vec::new(),
         seccomp_agent_fd: None,

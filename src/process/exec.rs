@@ -129,7 +129,15 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
         if md.is_dir() {
             return Err(Errno::EACCES);
         }
-        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK)
+        // With the effective ids and capabilities, as execve will check
+        // (access(2) takes the real ids and drops a non-root user's
+        // capabilities: CAP_DAC_OVERRIDE over a root-owned 0744 binary).
+        nix::unistd::faccessat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            nix::unistd::AccessFlags::X_OK,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        )
     };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);

@@ -129,7 +129,21 @@ pub fn apply(spec: &Spec, process: &Process) -> Result<()> {
                 LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
             };
         }
-        sys::sched_setattr(&mut attr).ctx(|| format!("sched_setattr ({:?})", s.policy()))?;
+        let cpuset = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref()?.cpu().as_ref()?.cpus().as_deref())
+            .is_some_and(|c| !c.is_empty());
+        match sys::sched_setattr(&mut attr) {
+            // runc's words: a deadline policy is refused in a cgroup whose
+            // cpuset is not the root domain's.
+            Err(nix::errno::Errno::EPERM) if cpuset => {
+                return Err(StageError::new(
+                    "process scheduler can't be used together with AllowedCPUs",
+                ));
+            }
+            r => r.ctx(|| format!("sched_setattr ({:?})", s.policy()))?,
+        }
     }
     let linux = spec.linux().as_ref();
     if let Some(mp) = linux.and_then(|l| l.memory_policy().as_ref()) {
@@ -147,6 +161,23 @@ pub fn apply(spec: &Spec, process: &Process) -> Result<()> {
     }
     Ok(())
 }
+
+/// The `linux.memoryPolicy` modes and flags hull applies, sorted, as
+/// `hull features` reports them (a unit test ties them to the match below).
+pub const MEMORY_POLICY_MODES: [&str; 7] = [
+    "MPOL_BIND",
+    "MPOL_DEFAULT",
+    "MPOL_INTERLEAVE",
+    "MPOL_LOCAL",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_WEIGHTED_INTERLEAVE",
+];
+pub const MEMORY_POLICY_FLAGS: [&str; 3] = [
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
 
 fn memory_policy(mp: &LinuxMemoryPolicy) -> Result<()> {
     let mut mode = match mp.mode() {
@@ -189,6 +220,22 @@ fn memory_policy(mp: &LinuxMemoryPolicy) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::parse_list;
+
+    /// Every name `hull features` lists is one the config parser reads,
+    /// and every mode and flag the crate knows is listed.
+    #[test]
+    fn memory_policy_names_are_the_parsers() {
+        use oci_spec::runtime::{MemoryPolicyFlagType, MemoryPolicyModeType};
+        for m in super::MEMORY_POLICY_MODES {
+            serde_json::from_value::<MemoryPolicyModeType>(m.into()).unwrap();
+        }
+        for f in super::MEMORY_POLICY_FLAGS {
+            serde_json::from_value::<MemoryPolicyFlagType>(f.into()).unwrap();
+        }
+        let mut sorted = super::MEMORY_POLICY_MODES;
+        sorted.sort();
+        assert_eq!(sorted, super::MEMORY_POLICY_MODES);
+    }
 
     #[test]
     fn parses_cpu_lists() {

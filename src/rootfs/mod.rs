@@ -18,7 +18,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-pub use mounts::IdMappedSources;
+pub use mounts::{MountSource, clone_source};
 
 use crate::error::{Ctx, Result, StageError};
 use crate::plan::InitPlan;
@@ -227,7 +227,7 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>> {
 pub fn prepare(
     spec: &Spec,
     plan: &InitPlan,
-    idmapped: IdMappedSources,
+    from_parent: &MountSource<'_>,
     join_cgroups: &dyn Fn() -> Result<()>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Mounted> {
@@ -267,7 +267,7 @@ pub fn prepare(
     )
     .ctx(|| format!("opening rootfs {}", plan.rootfs.display()))?;
 
-    mounts::apply_all(&root, spec, plan, idmapped, join_cgroups)?;
+    mounts::apply_all(&root, spec, plan, from_parent, join_cgroups)?;
     // The devices cgroup decides which nodes may be made.
     join_cgroups()?;
     let userns = crate::namespaces::has(spec, LinuxNamespaceType::User);

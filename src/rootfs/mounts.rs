@@ -14,6 +14,7 @@ use crate::plan::InitPlan;
 use crate::plan::mount_options::{self as options, Parsed};
 use crate::plan::mounts::{bind_source, is_bind};
 use crate::sys;
+use nix::errno::Errno;
 
 fn cstr(s: &str) -> Result<CString> {
     CString::new(s).map_err(|_| StageError::new(format!("NUL byte in {s:?}")))
@@ -24,26 +25,22 @@ fn cpath(p: &Path) -> Result<CString> {
         .map_err(|_| StageError::new(format!("NUL byte in {}", p.display())))
 }
 
-/// Detached, id-mapped source trees built by the parent, by `mounts[]` index.
-pub type IdMappedSources = Vec<(usize, OwnedFd)>;
+/// Asks the parent for the detached source tree of `mounts[i]`.
+pub type MountSource<'a> = dyn Fn(usize) -> Result<OwnedFd> + 'a;
 
 pub fn apply_all(
     root: &OwnedFd,
     spec: &Spec,
     plan: &InitPlan,
-    mut sources: IdMappedSources,
+    from_parent: &MountSource<'_>,
     join_cgroups: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
     for (i, m) in spec.mounts().as_deref().unwrap_or(&[]).iter().enumerate() {
-        let tree = sources
-            .iter()
-            .position(|(n, _)| *n == i)
-            .map(|p| sources.swap_remove(p).1);
         if matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")) {
             // The container's cgroup directories must exist to be bound.
             join_cgroups()?;
         }
-        apply(root, m, spec, plan, tree).map_err(|e| StageError {
+        apply(root, m, spec, plan, &|| from_parent(i)).map_err(|e| StageError {
             msg: format!(
                 "mounting {:?} to rootfs at {:?}: {}",
                 m.source().as_deref().unwrap_or(Path::new("")),
@@ -61,7 +58,7 @@ fn apply(
     m: &Mount,
     spec: &Spec,
     plan: &InitPlan,
-    idmapped: Option<OwnedFd>,
+    from_parent: &dyn Fn() -> Result<OwnedFd>,
 ) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let dest = m.destination();
@@ -69,16 +66,27 @@ fn apply(
     // A network namespace of its own, new or joined, may mount a sysfs.
     let no_netns = !crate::namespaces::has(spec, LinuxNamespaceType::Network);
 
-    if let Some(tree) = idmapped {
-        return attach(root, tree, dest, &opts);
-    }
+    // An id-mapped source is built by the parent, in order: it may lie
+    // under an earlier mount of this config (runc prepares them so too).
     if crate::plan::idmap::of(m).is_some() {
-        return Err(StageError::new("the id-mapped source tree is missing"));
+        return attach(root, from_parent()?, dest, &opts);
     }
     if is_bind(m, &opts) {
         let src = bind_source(m, &plan.bundle)
             .ok_or_else(|| StageError::new("bind mount without a source"))?;
-        return bind(root, &src, dest, &opts);
+        let tree = match clone_source(&src, &opts) {
+            Ok(tree) => tree,
+            // In a user namespace the container's root may not reach the
+            // source (a 0700 parent owned by the host's root): as runc,
+            // the parent opens it, from the host's side.
+            Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM)
+                if crate::namespaces::has(spec, LinuxNamespaceType::User) =>
+            {
+                from_parent()?
+            }
+            Err(e) => return Err(e).ctx(|| format!("open_tree {}", src.display())),
+        };
+        return attach(root, tree, dest, &opts);
     }
     if matches!(typ, "proc" | "sysfs") {
         ordinary_directory(root, dest, typ)?;
@@ -269,59 +277,143 @@ fn set_recursive(fd: &OwnedFd, opts: &Parsed) -> Result<()> {
 /// attributes while it is still detached, then attach it on the resolved
 /// destination fd.
 pub fn bind(root: &OwnedFd, src: &Path, dest: &Path, opts: &Parsed) -> Result<()> {
+    let tree = clone_source(src, opts).ctx(|| format!("open_tree {}", src.display()))?;
+    attach(root, tree, dest, opts)
+}
+
+/// A detached clone of a bind's source (its submounts with `rbind`).
+pub fn clone_source(src: &Path, opts: &Parsed) -> nix::Result<OwnedFd> {
     let mut flags = libc::OPEN_TREE_CLONE;
     if opts.flags & libc::MS_REC != 0 {
         flags |= libc::AT_RECURSIVE as u32;
     }
-    let tree = sys::open_tree(libc::AT_FDCWD, &cpath(src)?, flags)
-        .ctx(|| format!("open_tree {}", src.display()))?;
-    attach(root, tree, dest, opts)
+    let path = CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    sys::open_tree(libc::AT_FDCWD, &path, flags)
 }
 
-/// The bind's own flags: set what is asked, clear what is asked off (the
-/// clone carries its source's flags). A flag the kernel keeps locked (a
-/// mount from a more privileged mount namespace) stays as it is, as runc.
+/// The per-mount flags of a bind, as runc gives them: a bind that asks
+/// for any flag (set or cleared) besides bind/rbind gets exactly the flags
+/// it asks for (`mount --bind -o` as meant: the source's `ro`, `nosuid`,
+/// `nodev`, `noexec`, `nosymfollow` go unless asked), and keeps the
+/// source's atime mode unless it asks for one. A bind asking nothing keeps
+/// the source's flags. When the kernel refuses (flags locked by a more
+/// privileged mount namespace: EPERM), the locked flags of the source are
+/// kept, unless the config explicitly cleared one: then it fails.
 fn set_top_attrs(tree: &OwnedFd, opts: &Parsed) -> Result<()> {
-    let set = options::attrs_of(opts.flags);
-    let mut clear = options::attrs_of(opts.cleared);
-    if set == 0 && clear == 0 {
+    if opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT) == 0 && opts.cleared == 0 {
         return Ok(());
     }
-    let attr_of = |set: u64, clear: u64| {
-        let mut attr = libc::mount_attr {
+    let requested = options::attrs_of(opts.flags);
+    let atime_asked = opts.flags & ATIME_FLAGS != 0;
+    let mut clear = PLAIN_ATTRS & !requested;
+    if atime_asked {
+        clear |= libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME;
+    }
+    let apply = |set: u64, clear: u64| {
+        let attr = libc::mount_attr {
             attr_set: set,
-            attr_clr: clear,
+            attr_clr: clear & !set | (clear & libc::MOUNT_ATTR__ATIME),
             propagation: 0,
             userns_fd: 0,
         };
-        // The atime modes are one field: set one, or go back to relatime
-        // when noatime/strictatime is asked off.
-        if (set | clear) & (libc::MOUNT_ATTR_NOATIME | libc::MOUNT_ATTR_STRICTATIME) != 0 {
-            attr.attr_clr |= libc::MOUNT_ATTR__ATIME;
-        }
-        attr
+        sys::mount_setattr(tree.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32, &attr)
     };
-    let apply = |set: u64, clear: u64| {
-        sys::mount_setattr(
-            tree.as_raw_fd(),
-            c"",
-            libc::AT_EMPTY_PATH as u32,
-            &attr_of(set, clear),
-        )
-    };
-    match apply(set, clear) {
+    let refused = match apply(requested, clear) {
         Ok(()) => return Ok(()),
-        Err(nix::errno::Errno::EPERM) if clear != 0 => {}
+        Err(e @ nix::errno::Errno::EPERM) => e,
         Err(e) => return Err(e).ctx(|| "mount_setattr".into()),
+    };
+    let src = source_attrs(tree)?;
+    let locked_clears = src & options::attrs_of(opts.cleared) & LOCKABLE_ATTRS;
+    if locked_clears != 0 {
+        return Err(StageError {
+            msg: format!(
+                "cannot clear locked flags {}: {}",
+                attr_names(locked_clears),
+                refused.desc()
+            ),
+            errno: Some(refused),
+        });
     }
-    // Some cleared flag is locked: drop the clears the kernel refuses.
-    let asked = clear;
-    for bit in (0..64).map(|b| 1u64 << b).filter(|b| asked & b != 0) {
-        if apply(0, bit).is_err() {
-            clear &= !bit;
+    let atime_of = |a: u64| a & (libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME);
+    if atime_asked && atime_of(requested) != atime_of(src) {
+        return Err(StageError {
+            msg: format!(
+                "cannot change locked atime flags {}: {}",
+                attr_names(atime_of(src)),
+                refused.desc()
+            ),
+            errno: Some(refused),
+        });
+    }
+    // The atime mode is the source's here (or asked and equal to it).
+    let keep = src & LOCKABLE_ATTRS & !(libc::MOUNT_ATTR__ATIME | libc::MOUNT_ATTR_NODIRATIME);
+    apply(requested | keep, clear & !keep).ctx(|| "mount_setattr (locked flags re-applied)".into())
+}
+
+/// The MS_* atime flags: asking for any replaces the source's atime mode.
+const ATIME_FLAGS: libc::c_ulong =
+    libc::MS_NOATIME | libc::MS_RELATIME | libc::MS_STRICTATIME | libc::MS_NODIRATIME;
+/// The flags a bind's remount sets or drops, atime aside.
+const PLAIN_ATTRS: u64 = libc::MOUNT_ATTR_RDONLY
+    | libc::MOUNT_ATTR_NOSUID
+    | libc::MOUNT_ATTR_NODEV
+    | libc::MOUNT_ATTR_NOEXEC
+    | libc::MOUNT_ATTR_NOSYMFOLLOW;
+/// What the kernel locks on mounts a less privileged namespace inherits
+/// (MNT_LOCK_*).
+const LOCKABLE_ATTRS: u64 = libc::MOUNT_ATTR_RDONLY
+    | libc::MOUNT_ATTR_NOSUID
+    | libc::MOUNT_ATTR_NODEV
+    | libc::MOUNT_ATTR_NOEXEC
+    | libc::MOUNT_ATTR__ATIME
+    | libc::MOUNT_ATTR_NODIRATIME;
+
+/// The detached clone's flags (its source's), as MOUNT_ATTR_* bits.
+fn source_attrs(tree: &OwnedFd) -> Result<u64> {
+    use nix::sys::statvfs::FsFlags;
+    let st = nix::sys::statvfs::fstatvfs(tree).ctx(|| "statfs of the bind source".into())?;
+    let f = st.flags();
+    let mut a = 0;
+    for (st_flag, attr) in [
+        (FsFlags::ST_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (FsFlags::ST_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (FsFlags::ST_NODEV, libc::MOUNT_ATTR_NODEV),
+        (FsFlags::ST_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (FsFlags::ST_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (FsFlags::ST_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+    ] {
+        if f.contains(st_flag) {
+            a |= attr;
         }
     }
-    apply(set, clear).ctx(|| "mount_setattr".into())
+    // Neither noatime nor relatime: strictatime.
+    if !f.contains(FsFlags::ST_NOATIME) && !f.contains(FsFlags::ST_RELATIME) {
+        a |= libc::MOUNT_ATTR_STRICTATIME;
+    }
+    Ok(a)
+}
+
+/// MOUNT_ATTR_* bits as mount(8) names them, for messages.
+fn attr_names(a: u64) -> String {
+    let names: Vec<&str> = [
+        (libc::MOUNT_ATTR_RDONLY, "ro"),
+        (libc::MOUNT_ATTR_NOSUID, "nosuid"),
+        (libc::MOUNT_ATTR_NODEV, "nodev"),
+        (libc::MOUNT_ATTR_NOEXEC, "noexec"),
+        (libc::MOUNT_ATTR_NOATIME, "noatime"),
+        (libc::MOUNT_ATTR_STRICTATIME, "strictatime"),
+        (libc::MOUNT_ATTR_NODIRATIME, "nodiratime"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| a & bit != 0)
+    .map(|(_, n)| n)
+    .collect();
+    if names.is_empty() {
+        "relatime".into()
+    } else {
+        names.join(",")
+    }
 }
 
 /// Attach a detached tree at `dest` inside the rootfs, with its options.

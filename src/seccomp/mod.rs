@@ -83,7 +83,15 @@ pub fn uses_agent(s: &LinuxSeccomp) -> bool {
 /// Config checks, before anything exists.
 pub fn validate(s: &LinuxSeccomp) -> Result<(), String> {
     if s.default_action() == LinuxSeccompAction::ScmpActNotify {
-        return Err("seccomp: SCMP_ACT_NOTIFY cannot be the default action".into());
+        return Err("SCMP_ACT_NOTIFY cannot be used as default action".into());
+    }
+    // As runc: an agent that must handle the stage's own writes could
+    // hang the start (runc's sync pipe); refused the same way here.
+    let notified_write = s.syscalls().iter().flatten().any(|r| {
+        r.action() == LinuxSeccompAction::ScmpActNotify && r.names().iter().any(|n| n == "write")
+    });
+    if notified_write {
+        return Err("SCMP_ACT_NOTIFY cannot be used for the write syscall".into());
     }
     let flags = s.flags().as_deref().unwrap_or(&[]);
     if is_notify(s) {

@@ -63,9 +63,7 @@ pub fn load_bundle(dir: &str) -> Result<Bundle> {
     })?;
     let (spec, raw) = match parse(&raw, &path) {
         Ok(spec) => (spec, raw),
-        // runc ignores (with a warning) capability names it does not know,
-        // so a config written for a newer kernel still runs.
-        Err(e) => match without_unknown_caps(&raw) {
+        Err(e) => match repaired(&raw) {
             Some((spec, cleaned)) => (spec, cleaned),
             None => return Err(e),
         },
@@ -78,12 +76,93 @@ pub fn load_bundle(dir: &str) -> Result<Bundle> {
     let rootfs = rootfs
         .canonicalize()
         .map_err(|_| SpecError::Invalid(format!("rootfs ({}) does not exist", rootfs.display())))?;
+    let (spec, raw) = if needs_runc_reading(&spec, &rootfs) {
+        runc_reading(spec, raw, &rootfs)
+    } else {
+        (spec, raw)
+    };
     Ok(Bundle {
         dir,
         spec,
         raw,
         rootfs,
     })
+}
+
+/// Whether the config has something runc reads otherwise than the oci-spec
+/// crate does (see `runc_reading`): one pass over the parsed config.
+fn needs_runc_reading(spec: &Spec, rootfs: &Path) -> bool {
+    let pids_zero = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref()?.pids().as_ref())
+        .is_some_and(|p| p.limit() == 0);
+    let empty_ns_path = crate::namespaces::namespaces(spec)
+        .iter()
+        .any(|n| n.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()));
+    let dest_in_rootfs = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination().starts_with(rootfs));
+    pids_zero || empty_ns_path || dest_in_rootfs
+}
+
+/// Rare path: the config re-read as a JSON value and rewritten the way runc
+/// reads it, so the parent and the init (which gets the raw JSON) agree:
+/// - `pids.limit` 0 is a limit, an absent one is not (the crate reads both
+///   as 0; see `pids_zero_is_a_limit`);
+/// - a namespace with `"path": ""` is a new one (Go's empty string);
+/// - a mount destination that starts with the rootfs path is taken
+///   relative to the rootfs (`<bundle>/rootfs/mnt` is `/mnt`), as runc
+///   has always done.
+fn runc_reading(spec: Spec, raw: Vec<u8>, rootfs: &Path) -> (Spec, Vec<u8>) {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+        return (spec, raw);
+    };
+    if let Some(res) = v.pointer_mut("/linux/resources") {
+        pids_zero_is_a_limit(res);
+    }
+    if let Some(nss) = v
+        .pointer_mut("/linux/namespaces")
+        .and_then(|n| n.as_array_mut())
+    {
+        for ns in nss.iter_mut().filter_map(|n| n.as_object_mut()) {
+            if ns.get("path").is_some_and(|p| p == "") {
+                ns.remove("path");
+            }
+        }
+    }
+    if let Some(mounts) = v.pointer_mut("/mounts").and_then(|m| m.as_array_mut()) {
+        for dest in mounts.iter_mut().filter_map(|m| m.get_mut("destination")) {
+            let inside = dest
+                .as_str()
+                .and_then(|d| Path::new(d).strip_prefix(rootfs).ok())
+                .map(|rest| Path::new("/").join(rest));
+            if let Some(inside) = inside.as_ref().and_then(|p| p.to_str()) {
+                *dest = serde_json::json!(inside);
+            }
+        }
+    }
+    match serde_json::to_vec(&v).map(|b| (serde_json::from_slice(&b), b)) {
+        Ok((Ok(spec), cleaned)) => (spec, cleaned),
+        _ => (spec, raw),
+    }
+}
+
+/// runtime-spec 1.3: `pids.limit` 0 is a real limit (runc 1.1 left the
+/// cgroup alone; runc 1.4 follows the spec). As runc 1.4, it is written as
+/// 1, the value systemd's TasksMax can also take, so the cgroupfs and
+/// systemd drivers agree (a limit of one task: the init, and no fork).
+/// `resources` is a LinuxResources object; true if it was changed.
+pub fn pids_zero_is_a_limit(resources: &mut serde_json::Value) -> bool {
+    match resources.get_mut("pids").and_then(|p| p.get_mut("limit")) {
+        Some(limit) if limit.as_i64() == Some(0) => {
+            *limit = serde_json::json!(1);
+            true
+        }
+        _ => false,
+    }
 }
 
 pub fn parse(raw: &[u8], path: &Path) -> Result<Spec> {
@@ -93,14 +172,30 @@ pub fn parse(raw: &[u8], path: &Path) -> Result<Spec> {
     })
 }
 
-/// Drop unknown capability names from process.capabilities, warning about
-/// each; Some only if that makes the config parse.
-fn without_unknown_caps(raw: &[u8]) -> Option<(Spec, Vec<u8>)> {
+/// A config that failed to parse, repaired as runc reads it; Some only if
+/// the repair makes it parse (the repaired JSON is what the init reads).
+fn repaired(raw: &[u8]) -> Option<(Spec, Vec<u8>)> {
     let mut v: serde_json::Value = serde_json::from_slice(raw).ok()?;
-    let caps = v
-        .get_mut("process")?
-        .get_mut("capabilities")?
-        .as_object_mut()?;
+    let process = v.get_mut("process")?;
+    let caps = without_unknown_caps(process);
+    let flags = scheduler_flag_names(process);
+    if !caps && !flags {
+        return None;
+    }
+    let cleaned = serde_json::to_vec(&v).ok()?;
+    let spec = serde_json::from_slice(&cleaned).ok()?;
+    Some((spec, cleaned))
+}
+
+/// runc ignores (with a warning) capability names it does not know, so a
+/// config written for a newer kernel still runs; true if any was dropped.
+fn without_unknown_caps(process: &mut serde_json::Value) -> bool {
+    let Some(caps) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return false;
+    };
     let mut unknown = Vec::new();
     for set in caps.values_mut() {
         if let Some(list) = set.as_array_mut() {
@@ -115,7 +210,7 @@ fn without_unknown_caps(raw: &[u8]) -> Option<(Spec, Vec<u8>)> {
         }
     }
     if unknown.is_empty() {
-        return None;
+        return false;
     }
     unknown.sort();
     unknown.dedup();
@@ -123,9 +218,40 @@ fn without_unknown_caps(raw: &[u8]) -> Option<(Spec, Vec<u8>)> {
         "ignoring unknown or unavailable capabilities: [{}]",
         unknown.join(" ")
     );
-    let cleaned = serde_json::to_vec(&v).ok()?;
-    let spec = serde_json::from_slice(&cleaned).ok()?;
-    Some((spec, cleaned))
+    true
+}
+
+/// `process.scheduler.flags` as the runtime-spec names them
+/// (`SCHED_FLAG_RESET_ON_FORK`, `SCHED_FLAG_DL_OVERRUN`), where the
+/// oci-spec crate reads other names: each is replaced by the crate's own
+/// spelling of the same flag. Also for `exec --process`. True if any was.
+pub fn scheduler_flag_names(process: &mut serde_json::Value) -> bool {
+    use oci_spec::runtime::LinuxSchedulerFlag as F;
+    let Some(flags) = process
+        .get_mut("scheduler")
+        .and_then(|s| s.get_mut("flags"))
+        .and_then(|f| f.as_array_mut())
+    else {
+        return false;
+    };
+    let mut changed = false;
+    for flag in flags {
+        let spec_flag = match flag.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => F::SchedResetOnFork,
+            Some("SCHED_FLAG_RECLAIM") => F::SchedFlagReclaim,
+            Some("SCHED_FLAG_DL_OVERRUN") => F::SchedFlagDLOverrun,
+            Some("SCHED_FLAG_KEEP_POLICY") => F::SchedFlagKeepPolicy,
+            Some("SCHED_FLAG_KEEP_PARAMS") => F::SchedFlagKeepParams,
+            Some("SCHED_FLAG_UTIL_CLAMP_MIN") => F::SchedFlagUtilClampMin,
+            Some("SCHED_FLAG_UTIL_CLAMP_MAX") => F::SchedFlagUtilClampMax,
+            _ => continue,
+        };
+        if let Ok(crate_name) = serde_json::to_value(spec_flag) {
+            changed |= *flag != crate_name;
+            *flag = crate_name;
+        }
+    }
+    changed
 }
 
 #[cfg(test)]
@@ -139,7 +265,7 @@ mod tests {
             serde_json::json!(["CAP_KILL", "CAP_NOT_A_THING"]);
         let raw = serde_json::to_vec(&v).unwrap();
         assert!(parse(&raw, Path::new("config.json")).is_err());
-        let (spec, cleaned) = without_unknown_caps(&raw).unwrap();
+        let (spec, cleaned) = repaired(&raw).unwrap();
         let b = spec
             .process()
             .as_ref()
@@ -156,6 +282,36 @@ mod tests {
 
     #[test]
     fn other_parse_errors_stay_errors() {
-        assert!(without_unknown_caps(b"{\"process\": 1}").is_none());
+        assert!(repaired(b"{\"process\": 1}").is_none());
+    }
+
+    /// The runtime-spec's flag names, which the crate alone refuses.
+    #[test]
+    fn scheduler_flags_take_the_runtime_spec_names() {
+        let mut v = default_spec(false);
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER",
+            "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN",
+                      "SCHED_FLAG_UTIL_CLAMP_MIN"]});
+        let raw = serde_json::to_vec(&v).unwrap();
+        assert!(parse(&raw, Path::new("config.json")).is_err());
+        let (spec, _) = repaired(&raw).unwrap();
+        let s = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .clone()
+            .unwrap();
+        use oci_spec::runtime::LinuxSchedulerFlag as F;
+        assert_eq!(
+            s.flags().as_deref(),
+            Some(
+                &[
+                    F::SchedResetOnFork,
+                    F::SchedFlagDLOverrun,
+                    F::SchedFlagUtilClampMin
+                ][..]
+            )
+        );
     }
 }
