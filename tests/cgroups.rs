@@ -221,15 +221,24 @@ fn pids_limit_and_minus_one() {
     assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "42");
     b.ok(&["update", "--pids-limit", "-1", &id]);
     assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "max");
-    // runtime-spec 1.3 (issue 25, item 14): 0 is a limit, written as 1 as
-    // runc 1.4 does (systemd's TasksMax takes no 0); an absent limit
-    // leaves the cgroup alone.
+    // runtime-spec 1.3 (issue 25, item 14): in a config declaring 1.3, 0
+    // is a limit, written as 1 as runc 1.4 does (systemd's TasksMax takes
+    // no 0); declaring an older spec (Debian 12's podman writes 1.0.2-dev
+    // and 0 for "unlimited"), and in `update`, 0 leaves the cgroup alone
+    // as runc 1.1 does; an absent limit too.
     b.ok(&["update", "--pids-limit", "0", &id]);
-    assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "1");
+    assert_eq!(read(&cg_dir("pids", &id), "pids.max"), "max");
     let zero = with_resources(&["sleep", "100"], json!({"pids": {"limit": 0}}));
+    assert_eq!(zero.config["ociVersion"], "1.3.0");
     let zero_id = zero.id("pidszero");
     zero.create(&zero_id);
     assert_eq!(read(&cg_dir("pids", &zero_id), "pids.max"), "1");
+    let mut old = with_resources(&["sleep", "100"], json!({"pids": {"limit": 0}}));
+    old.config["ociVersion"] = json!("1.0.2-dev");
+    old.save();
+    let old_id = old.id("pidszeroold");
+    old.create(&old_id);
+    assert_eq!(read(&cg_dir("pids", &old_id), "pids.max"), "max");
     let unset = with_resources(&["sleep", "100"], json!({"pids": {}}));
     let unset_id = unset.id("pidsunset");
     unset.create(&unset_id);

@@ -166,6 +166,11 @@ t_pids_limit() {
   expect_eq "pids limit inside" "$out" 50
   out=$(dk_run --rm --pids-limit 3 "$IMG" sh -c '(sleep 1 & sleep 1 & wait) 2>&1; echo rc=$?')
   expect_match "fork past the limit" "$out" "can't fork"
+  # Docker's two spellings of "unlimited".
+  for unlimited in -1 0; do
+    out=$(dk_run --rm --pids-limit=$unlimited "$IMG" sh -c "$CG_FUNCS; pids; (true) && echo forked")
+    expect_eq "pids limit $unlimited" "$out" $'max\nforked'
+  done
 }
 
 t_cpus() {

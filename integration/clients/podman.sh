@@ -181,6 +181,11 @@ t_pids_limit() {
   # The limit holds: sh, a subshell and one sleep fit in 3, a second sleep does not.
   out=$(pm_run --rm --pids-limit 3 "$IMG" sh -c '(sleep 1 & sleep 1 & wait) 2>&1; echo rc=$?')
   expect_match "fork past the limit" "$out" "can't fork"
+  # "Unlimited": podman 4.3 writes pids.limit 0 in a config declaring
+  # runtime-spec 1.0.2; that keeps runc 1.1's meaning (no limit), not
+  # spec 1.3's (one task).
+  out=$(pm_run --rm --pids-limit=-1 "$IMG" sh -c "$CG_FUNCS; pids; (true) && echo forked")
+  expect_eq "unlimited pids" "$out" $'max\nforked'
 }
 
 t_cpus() {

@@ -46,9 +46,7 @@ fn resources(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(p) = a.pids_limit {
         doc.insert("pids".into(), json!({ "limit": p }));
     }
-    let mut doc = Value::Object(doc);
-    crate::spec::pids_zero_is_a_limit(&mut doc);
-    let res: LinuxResources = serde_json::from_value(doc)?;
+    let res: LinuxResources = serde_json::from_value(Value::Object(doc))?;
     warn_kernel_memory(&res);
     Ok(res)
 }
@@ -64,11 +62,8 @@ fn from_file(path: &str) -> Result<LinuxResources> {
     } else {
         text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     }
-    let mut doc: Value =
-        serde_json::from_str(&text).with_context(|| format!("decoding resources from {path}"))?;
-    crate::spec::pids_zero_is_a_limit(&mut doc);
     let res: LinuxResources =
-        serde_json::from_value(doc).with_context(|| format!("decoding resources from {path}"))?;
+        serde_json::from_str(&text).with_context(|| format!("decoding resources from {path}"))?;
     warn_kernel_memory(&res);
     Ok(res)
 }

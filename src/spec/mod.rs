@@ -96,7 +96,8 @@ fn needs_runc_reading(spec: &Spec, rootfs: &Path) -> bool {
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref()?.pids().as_ref())
-        .is_some_and(|p| p.limit() == 0);
+        .is_some_and(|p| p.limit() == 0)
+        && at_least_1_3(spec.version());
     let empty_ns_path = crate::namespaces::namespaces(spec)
         .iter()
         .any(|n| n.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()));
@@ -110,8 +111,9 @@ fn needs_runc_reading(spec: &Spec, rootfs: &Path) -> bool {
 
 /// Rare path: the config re-read as a JSON value and rewritten the way runc
 /// reads it, so the parent and the init (which gets the raw JSON) agree:
-/// - `pids.limit` 0 is a limit, an absent one is not (the crate reads both
-///   as 0; see `pids_zero_is_a_limit`);
+/// - `pids.limit` 0 is a limit in a config declaring runtime-spec 1.3 or
+///   later, an absent one is not (the crate reads both as 0; see
+///   `pids_zero_is_a_limit`);
 /// - a namespace with `"path": ""` is a new one (Go's empty string);
 /// - a mount destination that starts with the rootfs path is taken
 ///   relative to the rootfs (`<bundle>/rootfs/mnt` is `/mnt`), as runc
@@ -150,12 +152,26 @@ fn runc_reading(spec: Spec, raw: Vec<u8>, rootfs: &Path) -> (Spec, Vec<u8>) {
     }
 }
 
-/// runtime-spec 1.3: `pids.limit` 0 is a real limit (runc 1.1 left the
-/// cgroup alone; runc 1.4 follows the spec). As runc 1.4, it is written as
-/// 1, the value systemd's TasksMax can also take, so the cgroupfs and
-/// systemd drivers agree (a limit of one task: the init, and no fork).
-/// `resources` is a LinuxResources object; true if it was changed.
-pub fn pids_zero_is_a_limit(resources: &mut serde_json::Value) -> bool {
+/// Whether a config's `ociVersion` is runtime-spec 1.3 or later.
+fn at_least_1_3(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| {
+        let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+        p[..digits].parse::<u64>().unwrap_or(0)
+    });
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    major > 1 || (major == 1 && minor >= 3)
+}
+
+/// runtime-spec 1.3: `pids.limit` 0 is a real limit. Before 1.3 the spec's
+/// own Go type could not tell 0 from unset, runc 1.1 left the cgroup
+/// alone, and callers still write it so: Debian 12's podman turns
+/// `--pids-limit=-1` ("unlimited") into 0 in a config declaring 1.0.2.
+/// So a config declaring 1.3 or later gets the spec's meaning, written as
+/// 1 as runc 1.4 does (the value systemd's TasksMax can also take, so the
+/// cgroupfs and systemd drivers agree: the init, and no fork); an older
+/// one keeps runc 1.1's. `resources` is a LinuxResources object; true if
+/// it was changed.
+fn pids_zero_is_a_limit(resources: &mut serde_json::Value) -> bool {
     match resources.get_mut("pids").and_then(|p| p.get_mut("limit")) {
         Some(limit) if limit.as_i64() == Some(0) => {
             *limit = serde_json::json!(1);
@@ -283,6 +299,22 @@ mod tests {
     #[test]
     fn other_parse_errors_stay_errors() {
         assert!(repaired(b"{\"process\": 1}").is_none());
+    }
+
+    #[test]
+    fn spec_versions_from_1_3() {
+        for (v, want) in [
+            ("1.3.0", true),
+            ("1.3.0-rc.1", true),
+            ("1.10.0", true),
+            ("2.0.0", true),
+            ("1.2.1", false),
+            ("1.0.2-dev", false),
+            ("", false),
+            ("junk", false),
+        ] {
+            assert_eq!(at_least_1_3(v), want, "{v}");
+        }
     }
 
     /// The runtime-spec's flag names, which the crate alone refuses.
