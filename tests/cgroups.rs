@@ -212,6 +212,34 @@ fn rt_period_and_runtime_are_lowered_together() {
     assert_eq!(read(&d, "cpu.rt_runtime_us"), "100000");
 }
 
+/// v1 devices.list shows the config's rules first and in the config's
+/// order (the kernel lists exceptions as written): runtime-tools'
+/// linux_cgroups_devices and linux_cgroups_relative_devices check exactly
+/// that ("the runtime MUST apply entries in the listed order"; issue 25,
+/// item 12). runc's defaults come after.
+#[test]
+fn v1_device_rules_are_listed_in_the_configs_order() {
+    require_root!();
+    let Some(devices) = v1_mount("devices") else {
+        eprintln!("skipped: no v1 devices hierarchy (pure cgroup v2)");
+        return;
+    };
+    let b = with_resources(
+        &["sleep", "100"],
+        json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+            {"allow": true, "type": "b", "major": 8, "minor": 20, "access": "rw"},
+            {"allow": true, "type": "b", "major": 10, "minor": 200, "access": "r"}
+        ]}),
+    );
+    let id = b.id("devorder");
+    b.create(&id);
+    let list = read(&devices.join(&id), "devices.list");
+    let first: Vec<&str> = list.lines().take(3).collect();
+    assert_eq!(first, ["c 10:229 rwm", "b 8:20 rw", "b 10:200 r"], "{list}");
+}
+
 #[test]
 fn pids_limit_and_minus_one() {
     require_root!();

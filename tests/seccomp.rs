@@ -415,3 +415,26 @@ fn notify_without_a_listener_is_refused_clearly() {
     );
     assert!(!b.state_dir_exists(&id));
 }
+
+/// A profile loaded before the user switch (no noNewPrivileges) that does
+/// not know faccessat2 and answers EPERM for it, as runtime-tools' default
+/// profile and Docker's before 20.10 do: args[0] is still found and run
+/// (the check falls back to the mode bits, as Go's does).
+#[test]
+fn a_profile_without_faccessat2_still_runs_the_process() {
+    require_root!();
+    let mut b = Bundle::new(&["sh", "-c", "echo ran"]);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["faccessat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    b.save();
+    let out = b.run(&b.id("nofaccessat2"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ran\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

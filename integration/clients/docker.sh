@@ -168,7 +168,7 @@ t_pids_limit() {
   expect_match "fork past the limit" "$out" "can't fork"
   # Docker's two spellings of "unlimited".
   for unlimited in -1 0; do
-    out=$(dk_run --rm --pids-limit=$unlimited "$IMG" sh -c "$CG_FUNCS; pids; (true) && echo forked")
+    out=$(dk_run --rm "--pids-limit=$unlimited" "$IMG" sh -c "$CG_FUNCS; pids; (true) && echo forked")
     expect_eq "pids limit $unlimited" "$out" $'max\nforked'
   done
 }

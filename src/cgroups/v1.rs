@@ -42,6 +42,27 @@ pub(super) fn fill_cpuset(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The kernel lists a cgroup's exceptions in the order they were written:
+/// write them in the order of the rules (the config's, then runc's default
+/// list), so devices.list shows the config's entries in its order
+/// (runtime-tools checks "the runtime MUST apply entries in the listed
+/// order"). Still "a" first and every new exception before any dropped
+/// one: while moving, nothing allowed is denied.
+fn in_config_order(
+    mut writes: Vec<devices::Rule>,
+    rules: &[devices::Rule],
+    allow_all: bool,
+) -> Vec<devices::Rule> {
+    let pos = |w: &devices::Rule| {
+        rules
+            .iter()
+            .position(|r| (r.typ, r.major, r.minor) == (w.typ, w.major, w.minor))
+            .unwrap_or(usize::MAX)
+    };
+    writes.sort_by_key(|w| (w.typ != 'a', w.allow == allow_all, pos(w)));
+    writes
+}
+
 /// The container's directory in the hierarchy carrying `controller`.
 pub(super) fn dir_of<'a>(dirs: &'a [(String, PathBuf)], controller: &str) -> Option<&'a Path> {
     dirs.iter()
@@ -61,7 +82,7 @@ pub(super) fn set_devices(dir: &Path, rules: &[devices::Rule]) -> Result<()> {
     }
     // One open per file: the kernel takes each write as one rule.
     let mut files = files::Writer::new(dir);
-    for rule in current.transition(&target) {
+    for rule in in_config_order(current.transition(&target), rules, target.allow_all) {
         let file = if rule.allow {
             "devices.allow"
         } else {
@@ -313,4 +334,42 @@ pub(super) fn set_net_prio(dir: &Path, n: &LinuxNetwork) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::devices::{Rule, V1State};
+
+    fn rule(allow: bool, typ: char, major: i64, minor: Option<i64>, access: &str) -> Rule {
+        Rule {
+            allow,
+            typ,
+            major: Some(major),
+            minor,
+            access: access.into(),
+        }
+    }
+
+    /// runtime-tools' linux_cgroups_devices: from deny-all, the config's
+    /// allows are written first and in its order, runc's defaults after.
+    #[test]
+    fn device_rules_are_written_in_the_configs_order() {
+        let rules = vec![
+            rule(true, 'c', 10, Some(229), "rwm"),
+            rule(true, 'b', 8, Some(20), "rw"),
+            rule(true, 'b', 10, Some(200), "r"),
+            rule(true, 'c', 1, Some(3), "rwm"),
+        ];
+        let mut target = V1State::default();
+        for r in &rules {
+            target.apply(r);
+        }
+        let writes = super::in_config_order(V1State::default().transition(&target), &rules, false);
+        let texts: Vec<String> = writes.iter().map(Rule::v1_text).collect();
+        // (Letters in set order; the kernel reads them in any.)
+        assert_eq!(
+            texts,
+            ["c 10:229 mrw", "b 8:20 rw", "b 10:200 r", "c 1:3 mrw"]
+        );
+    }
 }

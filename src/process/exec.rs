@@ -120,6 +120,35 @@ pub fn go_desc(e: Errno) -> String {
     }
 }
 
+/// execve's check, from the mode bits and the effective ids, groups and
+/// CAP_DAC_OVERRIDE (which allows a file any x bit allows). ACLs aside.
+fn executable_by_mode(md: &std::fs::Metadata) -> std::result::Result<(), Errno> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = md.mode();
+    if mode & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    let in_group = nix::unistd::getegid().as_raw() == md.gid()
+        || nix::unistd::getgroups().is_ok_and(|g| g.iter().any(|g| g.as_raw() == md.gid()));
+    let bits = if nix::unistd::geteuid().as_raw() == md.uid() {
+        mode >> 6
+    } else if in_group {
+        mode >> 3
+    } else {
+        mode
+    };
+    let dac_override = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_DAC_OVERRIDE,
+    );
+    if bits & 1 != 0 || dac_override.unwrap_or(false) {
+        Ok(())
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
 /// Resolve args[0] as execvp would, with the container's PATH, and check
 /// that it is an executable regular file.
 fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
@@ -132,12 +161,18 @@ fn look_path(arg0: &str, env: &[String]) -> Result<PathBuf> {
         // With the effective ids and capabilities, as execve will check
         // (access(2) takes the real ids and drops a non-root user's
         // capabilities: CAP_DAC_OVERRIDE over a root-owned 0744 binary).
-        nix::unistd::faccessat(
+        match nix::unistd::faccessat(
             nix::fcntl::AT_FDCWD,
             p,
             nix::unistd::AccessFlags::X_OK,
             nix::fcntl::AtFlags::AT_EACCESS,
-        )
+        ) {
+            // A seccomp profile loaded already (no no_new_privs) that does
+            // not know faccessat2 answers EPERM (glibc falls back only on
+            // ENOSYS): decide from the mode, as Go does.
+            Err(Errno::EPERM) => executable_by_mode(&md),
+            r => r,
+        }
     };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
