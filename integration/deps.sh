@@ -8,6 +8,8 @@ need=(busybox-static libseccomp-dev pkg-config)
 need+=(runc)
 # The fault-injection test kills hull create with strace's injector.
 need+=(strace)
+# The D-Bus client's tests talk to a real bus daemon on a private socket.
+need+=(dbus-daemon)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -71,3 +71,9 @@ pub fn unavailable_caps(c: &LinuxCapabilities) -> Vec<String> {
     missing.dedup();
     missing
 }
+
+/// Whether systemd is PID 1 here, as runc and sd_booted(3) tell: it made
+/// /run/systemd/system (a directory).
+pub fn systemd_running() -> bool {
+    std::fs::symlink_metadata("/run/systemd/system").is_ok_and(|m| m.is_dir())
+}

@@ -479,6 +479,65 @@ fn verbs_not_built_yet_say_so() {
     }
 }
 
+/// `--systemd-cgroup` (issue 26, item 6 in part): `create` checks the
+/// cgroupsPath grammar, then that systemd runs, in runc's order and words,
+/// before anything exists; the other verbs take the driver from the
+/// container, not the flag (containerd passes it to every verb).
+/// Differential with runc on this host without systemd.
+#[test]
+fn systemd_cgroup_flag_is_checked_as_runc_checks_it() {
+    require_root!();
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        eprintln!("skipped: systemd runs here; the systemd lane tests the driver");
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    let grammar = r#"expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "/hull-sd" instead"#;
+    let no_systemd = "systemd not running on this host, cannot use systemd cgroups manager";
+    for (path, want) in [("/hull-sd", grammar), ("system.slice:hull:sd", no_systemd)] {
+        // As a logfmt message (hull's and runc's): quotes escaped.
+        let want = want.replace('"', "\\\"");
+        let want = want.as_str();
+        b.config["linux"]["cgroupsPath"] = serde_json::json!(path);
+        b.save();
+        let id = b.id("sd");
+        let args = [
+            "--systemd-cgroup",
+            "create",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &id,
+        ];
+        let out = b.hull(&args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{path}: {:?}",
+            out
+        );
+        assert!(!b.state_dir_exists(&id));
+        assert!(cgroup_dirs(&id).is_empty() && cgroup_dirs("hull-sd").is_empty());
+        if let Some(runc) = runc_bin() {
+            let out = output_of(
+                std::process::Command::new(runc)
+                    .arg("--root")
+                    .arg(b.dir.join("runc-state"))
+                    .args(&args[..])
+                    .stdin(Stdio::null()),
+            );
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(want),
+                "runc {path}: {out:?}"
+            );
+        }
+    }
+    let out = b.hull(&["--systemd-cgroup", "state", "no-such-container"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+        "{out:?}"
+    );
+}
+
 /// A created container's init may wait for `start` for long: it gives back
 /// the pages it mapped only to set the container up (its code stays in the
 /// page cache, shared), so it holds little more than its own heap and

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod idmap;
 pub mod mount_options;
 pub mod mounts;
+pub mod systemd_unit;
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
