@@ -17,7 +17,7 @@ STATIC = RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static \
 HULL := target/$(TARGET)/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test test-cgroupv2 test-clients bench lint fmt clean \
+.PHONY: all deps build demo shell test test-cgroupv2 test-systemd test-clients bench lint fmt clean \
 	man install uninstall deb test-packaging fuzz soak
 
 PREFIX ?= /usr/local
@@ -57,8 +57,16 @@ test: deps
 # strace for the tests that kill hull half-way through a verb.
 test-cgroupv2: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
-	VM_EXTRA="$(VM_EXTRA) $$(command -v strace)" \
+	VM_EXTRA="$(VM_EXTRA) $$(command -v strace) $$(command -v dbus-daemon)" \
 	integration/vm/cgroupv2.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$$/\1/p')
+
+# The systemd lane: Debian 12 with systemd 252 as PID 1 and dbus, booted
+# under QEMU from an image cached in /var/cache/hull-vm (integration/vm).
+# Runs the tests that need a systemd: for now the D-Bus client's (it starts
+# a transient scope) and the library's own tests.
+test-systemd: deps
+	$(STATIC) $(CARGO) test $(RELEASE) --no-run
+	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p')
 
 # hull driven by podman+conmon, containerd+ctr, containerd's CRI plugin and
 # Docker Engine (integration/clients/run.sh). RUNTIME=runc runs the same

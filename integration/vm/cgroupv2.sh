@@ -237,6 +237,7 @@ build_initramfs() {
   } >"$stage/etc/hull-vm.env"
   printf '%s\n' "${tests[@]}" >"$stage/etc/hull-vm.tests"
   install -m 0755 "$(dirname "${BASH_SOURCE[0]}")/init.sh" "$stage/init"
+  install -m 0755 "$(dirname "${BASH_SOURCE[0]}")/run-tests.sh" "$stage/run-tests.sh"
 
   # Fail here, not after a minute of booting, if a library is missing.
   local loader
@@ -277,9 +278,13 @@ boot() {
     </dev/null 2>&1 | sed -u -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[A-Za-z]//g' -e 's/\r$//' | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
-  local took=$((SECONDS - start))
+  report "$log" "$rc" $((SECONDS - start))
+}
 
-  local result
+# Read the console log of a finished VM: fine only if it reported at least
+# one passed test and none failed. LOG QEMU_STATUS SECONDS
+report() {
+  local log=$1 rc=$2 took=$3 result
   result=$(grep -a '^HULL-VM-RESULT: ' "$log" | tail -n 1 || true)
   if [[ -z $result ]]; then
     echo >&2
@@ -312,8 +317,11 @@ boot() {
   die "$failed test(s) failed in the VM (console: $log)"
 }
 
-ensure_packages
-ensure_kernel
-build_initramfs
-say "initramfs $(du -h "$initrd" | cut -f1) ($(basename "$hull") + ${#tests[@]} test binaries)"
-boot
+# Sourced by the systemd lane for its helpers; run, it is the cgroup v2 lane.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  ensure_packages
+  ensure_kernel
+  build_initramfs
+  say "initramfs $(du -h "$initrd" | cut -f1) ($(basename "$hull") + ${#tests[@]} test binaries)"
+  boot
+fi

@@ -278,9 +278,23 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             let sock = dir.join("bus");
+            // A configuration of its own: no system files needed (the
+            // cgroup v2 lane's VM has only the daemon's binary).
+            let conf = dir.join("bus.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "<busconfig><type>session</type><listen>unix:path={}</listen>\
+                     <auth>EXTERNAL</auth><policy context=\"default\">\
+                     <allow send_destination=\"*\" eavesdrop=\"true\"/><allow eavesdrop=\"true\"/>\
+                     <allow own=\"*\"/></policy></busconfig>",
+                    sock.display()
+                ),
+            )
+            .unwrap();
             let mut child = Command::new("dbus-daemon")
-                .args(["--session", "--nofork", "--nopidfile"])
-                .arg(format!("--address=unix:path={}", sock.display()))
+                .args(["--nofork", "--nopidfile"])
+                .arg(format!("--config-file={}", conf.display()))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -504,6 +518,102 @@ mod tests {
         );
         drop(peer);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// On a host where systemd is PID 1 (the systemd lane): systemd's
+    /// manager answers this client on the system bus, and a transient scope
+    /// started with it (Delegate, PIDs, as the driver will) holds the
+    /// process where runc's rule puts it, its job's JobRemoved signal
+    /// arriving. Said and skipped elsewhere (our hosts have no systemd).
+    #[test]
+    fn systemd_starts_a_scope_for_this_client() {
+        if !std::path::Path::new("/run/systemd/system").is_dir() {
+            eprintln!("skipped: systemd is not PID 1 here (the systemd lane runs this)");
+            return;
+        }
+        let (dest, path, manager) = (
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+        );
+        let mut bus = Bus::system().unwrap();
+        let get = [Value::Str(manager.into()), Value::Str("Version".into())];
+        let v = bus
+            .call(
+                dest,
+                path,
+                "org.freedesktop.DBus.Properties",
+                "Get",
+                &get,
+                soon(),
+            )
+            .unwrap();
+        assert!(
+            matches!(&v[..], [Value::Variant(b)] if b.as_str().is_some_and(|s| !s.is_empty())),
+            "{v:?}"
+        );
+        let err = bus
+            .call(
+                dest,
+                path,
+                manager,
+                "GetUnit",
+                &[Value::Str("hull-no-such.scope".into())],
+                soon(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.name(),
+            Some("org.freedesktop.systemd1.NoSuchUnit"),
+            "{err}"
+        );
+        let rule = "type='signal',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
+        let (d, p) = ("org.freedesktop.DBus", "/org/freedesktop/DBus");
+        bus.call(d, p, d, "AddMatch", &[Value::Str(rule.into())], soon())
+            .unwrap();
+        bus.call(dest, path, manager, "Subscribe", &[], soon())
+            .unwrap();
+        let mut child = Command::new("sleep").arg("100").spawn().unwrap();
+        let unit = format!("hull-dbus-test-{}.scope", child.id());
+        let mut args = transient_unit_args();
+        args[0] = Value::Str(unit.clone());
+        if let Value::Array(_, props) = &mut args[2] {
+            props.retain(|p| !matches!(p, Value::Struct(f) if f[0] == Value::Str("AllowedCPUs".into()) || f[0] == Value::Str("DeviceAllow".into())));
+            props[1] = Value::Struct(vec![
+                Value::Str("PIDs".into()),
+                Value::Variant(Box::new(Value::Array(
+                    "u".into(),
+                    vec![Value::U32(child.id())],
+                ))),
+            ]);
+        }
+        let job = bus
+            .call(dest, path, manager, "StartTransientUnit", &args, soon())
+            .unwrap();
+        let job = job[0].as_str().unwrap().to_string();
+        let done = bus
+            .wait_signal(
+                |m| m.body.get(1).and_then(Value::as_str) == Some(job.as_str()),
+                soon(),
+            )
+            .unwrap();
+        assert_eq!(
+            done.body.get(3).and_then(Value::as_str),
+            Some("done"),
+            "{done:?}"
+        );
+        let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", child.id())).unwrap();
+        let _ = bus.call(
+            dest,
+            path,
+            manager,
+            "StopUnit",
+            &[Value::Str(unit.clone()), Value::Str("replace".into())],
+            soon(),
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(cgroup.trim(), format!("0::/system.slice/{unit}"));
     }
 
     #[test]
