@@ -1171,6 +1171,17 @@ fn without_a_pid_namespace_kill_is_the_inits_and_sigkill_everyones() {
 
 // --- 9. the command line as runc parses it -----------------------------------
 
+/// Deletes (forced) each (runtime binary, --root, id) when dropped.
+struct DeleteOnDrop(Vec<(String, String, String)>);
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        for (bin, root, id) in &self.0 {
+            let _ = output_of(Command::new(bin).args(["--root", root, "delete", "--force", id]));
+        }
+    }
+}
+
 /// Single-dash long flags (`-root`, `-force`, `-bundle`), flags after the
 /// container id, and a missing value said as runc says it (issue 25, item
 /// 13): every line run by hull and by runc, exit codes compared.
@@ -1182,6 +1193,15 @@ fn runc_command_lines_parse_the_same() {
     let root = b.dir.join("cli-root");
     let root = root.to_str().unwrap();
     let id = b.id("cli");
+    // Both runtimes' containers go, whatever fails below.
+    let _cleanup = DeleteOnDrop(vec![
+        (hull_bin(), root.to_string(), id.clone()),
+        (
+            runc_bin().unwrap_or("/bin/true").to_string(),
+            format!("{root}-runc"),
+            id.clone(),
+        ),
+    ]);
     let run_both = |args: &[&str]| {
         let hull = output_of(Command::new(hull_bin()).args(args).stdin(Stdio::null()));
         let runc = runc_bin().map(|r| {

@@ -15,6 +15,7 @@ mod fs;
 mod layout;
 mod oom;
 mod stats;
+pub mod systemd_props;
 mod v1;
 mod v2;
 

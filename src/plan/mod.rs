@@ -4,6 +4,7 @@
 //! import this.
 
 pub mod cgroup_path;
+pub mod cpu_list;
 pub mod devices;
 pub mod idmap;
 pub mod mount_options;

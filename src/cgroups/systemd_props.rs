@@ -1,0 +1,211 @@
+//! The systemd driver's unit properties (cgroup v2): what a transient
+//! scope is started with, runc's list with its conversions, each value in
+//! the D-Bus type systemd reads for that property (a table test checks
+//! them). Limits systemd manages must be properties, or a daemon-reload
+//! rewrites the files hull wrote; the driver still writes every limit
+//! through cgroupfs after the scope exists.
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::dbus::Value;
+
+/// One property: its name and value.
+pub type Prop = (&'static str, Value);
+
+/// What every scope gets: the slice, delegation of its subtree, the
+/// process, no implicit dependencies, and accounting on.
+pub fn base(description: &str, slice: &str, pid: u32) -> Vec<Prop> {
+    vec![
+        ("Description", Value::Str(description.into())),
+        ("Slice", Value::Str(slice.into())),
+        ("Delegate", Value::Bool(true)),
+        ("PIDs", Value::Array("u".into(), vec![Value::U32(pid)])),
+        ("DefaultDependencies", Value::Bool(false)),
+        ("MemoryAccounting", Value::Bool(true)),
+        ("CPUAccounting", Value::Bool(true)),
+        ("IOAccounting", Value::Bool(true)),
+        ("TasksAccounting", Value::Bool(true)),
+    ]
+}
+
+/// systemd's "infinity" for the u64 limits.
+const INFINITY: u64 = u64::MAX;
+
+fn limit(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(INFINITY)
+}
+
+/// The resource properties for `res`.
+pub fn resources(res: &LinuxResources) -> Result<Vec<Prop>, String> {
+    let mut out = Vec::new();
+    if let Some(m) = res.memory() {
+        if let Some(l) = m.limit().filter(|&l| l != 0) {
+            out.push(("MemoryMax", Value::U64(limit(l))));
+        }
+        if let Some(r) = m.reservation().filter(|&r| r != 0) {
+            out.push(("MemoryLow", Value::U64(limit(r))));
+        }
+        // v2 swap is what goes beyond memory (runc's conversion); stated
+        // also when 0, or a daemon-reload would lift "no swap".
+        if let Some(s) = m.swap() {
+            let swap = match (s, m.limit()) {
+                (-1, _) => INFINITY,
+                (s, Some(l)) if l > 0 && s >= l => (s - l) as u64,
+                (s, _) if s >= 0 => s as u64,
+                _ => return Err(format!("memory.swap {s} is invalid")),
+            };
+            out.push(("MemorySwapMax", Value::U64(swap)));
+        }
+    }
+    if let Some(c) = res.cpu() {
+        cpu(c, &mut out)?;
+    }
+    if let Some(p) = res.pids().as_ref().filter(|p| p.limit() != 0) {
+        out.push(("TasksMax", Value::U64(limit(p.limit()))));
+    }
+    Ok(out)
+}
+
+fn cpu(c: &oci_spec::runtime::LinuxCpu, out: &mut Vec<Prop>) -> Result<(), String> {
+    if let Some(s) = c.shares().filter(|&s| s != 0) {
+        out.push(("CPUWeight", Value::U64(super::v2::shares_to_weight(s))));
+    }
+    let period = c.period().unwrap_or(0);
+    if period != 0 {
+        out.push(("CPUQuotaPeriodUSec", Value::U64(period)));
+    }
+    let quota = c.quota().unwrap_or(0);
+    if quota != 0 || period != 0 {
+        out.push((
+            "CPUQuotaPerSecUSec",
+            Value::U64(quota_per_sec(quota, period)),
+        ));
+    }
+    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+        out.push(("AllowedCPUs", bitmask(cpus)?));
+    }
+    if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+        out.push(("AllowedMemoryNodes", bitmask(mems)?));
+    }
+    Ok(())
+}
+
+/// runc's CPUQuotaPerSecUSec: the quota per second of CPU, rounded up to
+/// 10 ms (systemd keeps whole percents); no quota is infinity.
+pub fn quota_per_sec(quota: i64, period: u64) -> u64 {
+    let Ok(quota) = u64::try_from(quota) else {
+        return INFINITY;
+    };
+    if quota == 0 {
+        return INFINITY;
+    }
+    let period = if period == 0 { 100_000 } else { period };
+    let per_sec = quota.saturating_mul(1_000_000) / period;
+    per_sec.div_ceil(10_000).saturating_mul(10_000)
+}
+
+/// A cpuset list ("0-3,8") as the little-endian byte mask systemd reads
+/// for AllowedCPUs and AllowedMemoryNodes (`ay`).
+pub fn bitmask(list: &str) -> Result<Value, String> {
+    let ids = crate::plan::cpu_list::parse(list)?;
+    let top = ids.iter().max().copied().unwrap_or(0);
+    if top >= 1 << 16 {
+        return Err(format!("cpuset {list:?}: {top} is out of range"));
+    }
+    let mut bytes = vec![0u8; top / 8 + 1];
+    for id in ids {
+        bytes[id / 8] |= 1 << (id % 8);
+    }
+    Ok(Value::Array(
+        "y".into(),
+        bytes.into_iter().map(Value::Byte).collect(),
+    ))
+}
+
+/// The properties as StartTransientUnit's `a(sv)`.
+pub fn as_dbus(props: Vec<Prop>) -> Value {
+    let items = props
+        .into_iter()
+        .map(|(name, v)| Value::Struct(vec![Value::Str(name.into()), Value::Variant(Box::new(v))]))
+        .collect();
+    Value::Array("(sv)".into(), items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The D-Bus type systemd reads for each property hull sends
+    /// (systemd's dbus-cgroup.c, dbus-unit.c, dbus-scope.c).
+    const SYSTEMD_SIGNATURES: &[(&str, &str)] = &[
+        ("Description", "s"),
+        ("Slice", "s"),
+        ("Delegate", "b"),
+        ("PIDs", "au"),
+        ("DefaultDependencies", "b"),
+        ("MemoryAccounting", "b"),
+        ("CPUAccounting", "b"),
+        ("IOAccounting", "b"),
+        ("TasksAccounting", "b"),
+        ("MemoryMax", "t"),
+        ("MemoryLow", "t"),
+        ("MemorySwapMax", "t"),
+        ("CPUWeight", "t"),
+        ("CPUQuotaPeriodUSec", "t"),
+        ("CPUQuotaPerSecUSec", "t"),
+        ("AllowedCPUs", "ay"),
+        ("AllowedMemoryNodes", "ay"),
+        ("TasksMax", "t"),
+    ];
+
+    #[test]
+    fn every_property_has_systemds_type() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 1i64 << 30, "reservation": 1i64 << 29, "swap": 2i64 << 30},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"},
+            "pids": {"limit": 100}
+        }))
+        .unwrap();
+        let mut props = base("hull container", "system.slice", 1);
+        props.extend(resources(&res).unwrap());
+        assert_eq!(props.len(), SYSTEMD_SIGNATURES.len());
+        for (name, v) in &props {
+            let want = SYSTEMD_SIGNATURES.iter().find(|(n, _)| n == name);
+            assert_eq!(
+                want.map(|(_, s)| *s),
+                Some(v.signature().as_str()),
+                "{name}"
+            );
+        }
+        let swap = props.iter().find(|(n, _)| *n == "MemorySwapMax").unwrap();
+        assert_eq!(swap.1, Value::U64(1 << 30), "v2 swap = swap - memory");
+        let weight = props.iter().find(|(n, _)| *n == "CPUWeight").unwrap();
+        assert_eq!(weight.1, Value::U64(59));
+    }
+
+    #[test]
+    fn quota_rounds_up_to_whole_percents() {
+        assert_eq!(quota_per_sec(50_000, 100_000), 500_000);
+        assert_eq!(quota_per_sec(12_345, 100_000), 130_000);
+        assert_eq!(quota_per_sec(-1, 100_000), u64::MAX);
+        assert_eq!(quota_per_sec(0, 100_000), u64::MAX);
+        assert_eq!(quota_per_sec(25_000, 0), 250_000);
+        // Absurd quotas saturate to no limit, never wrap.
+        assert_eq!(quota_per_sec(i64::MAX, 1), u64::MAX);
+    }
+
+    #[test]
+    fn cpusets_are_little_endian_byte_masks() {
+        let bytes = |v: Value| match v {
+            Value::Array(_, b) => b,
+            _ => panic!(),
+        };
+        assert_eq!(bytes(bitmask("0").unwrap()), [Value::Byte(1)]);
+        assert_eq!(
+            bytes(bitmask("0-1,9").unwrap()),
+            [Value::Byte(3), Value::Byte(2)]
+        );
+        assert!(bitmask("70000").is_err());
+        assert!(bitmask("x").is_err());
+    }
+}
