@@ -2,7 +2,7 @@
 //! and gidMappings) from the spec. The parent builds the trees
 //! (launch::idmap), the init stage attaches them (rootfs).
 
-use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+use oci_spec::runtime::{LinuxIdMapping, Mount};
 
 use super::mount_options as options;
 
@@ -32,18 +32,6 @@ pub fn of(m: &Mount) -> Option<IdMapped<'_>> {
         recursive: opts.idmap == Some(true),
         maps: uid.zip(gid),
     })
-}
-
-/// Indexes (into `mounts[]`) of the id-mapped mounts, in order.
-pub fn indexes(spec: &Spec) -> Vec<usize> {
-    spec.mounts()
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| of(m).is_some())
-        .map(|(i, _)| i)
-        .collect()
 }
 
 /// Config checks, run before anything exists on the host.
