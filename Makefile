@@ -62,11 +62,11 @@ test-cgroupv2: deps
 
 # The systemd lane: Debian 12 with systemd 252 as PID 1 and dbus, booted
 # under QEMU from an image cached in /var/cache/hull-vm (integration/vm).
-# Runs the tests that need a systemd: for now the D-Bus client's (it starts
-# a transient scope) and the library's own tests.
+# Runs the tests that need a systemd: the systemd cgroup driver's
+# (tests/systemd.rs) and the library's own (the D-Bus client starts a scope).
 test-systemd: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
-	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p')
+	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p')
 
 # hull driven by podman+conmon, containerd+ctr, containerd's CRI plugin and
 # Docker Engine (integration/clients/run.sh). RUNTIME=runc runs the same

@@ -53,6 +53,9 @@ pub enum ToInit {
     MappingWritten,
     /// The parent's set-up after `FromInit::InNamespaces` is done.
     SetUpDone,
+    /// The answer to `FromInit::JoinCgroups` when there are no files to
+    /// join: the parent placed the init itself (in a systemd scope).
+    CgroupsPlaced,
     /// The answer to `FromInit::NeedMountSource`: on Ok the detached tree
     /// follows as one fd (`Channel::recv_fds`), else why there is none.
     MountSource(Result<(), String>),

@@ -769,5 +769,5 @@ fn features_claim_what_is_implemented() {
     assert_eq!(cg["v1"], true);
     assert_eq!(cg["v2"], true);
     assert_eq!(cg["rdma"], true);
-    assert_eq!(cg["systemd"], false);
+    assert_eq!(cg["systemd"], true);
 }

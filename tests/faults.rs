@@ -117,19 +117,7 @@ fn killed_create_leaves_nothing_after_delete_force() {
     let mut killed = 0;
     for call in &calls {
         for k in [1, 2] {
-            let out = output_of(
-                Command::new("strace")
-                    .args(["-o", "/dev/null", "-e"])
-                    .arg(format!("trace={call}"))
-                    .arg("-e")
-                    .arg(format!("inject={call}:signal=KILL:when={k}"))
-                    .arg(hull_bin())
-                    .arg("--root")
-                    .arg(&b.root)
-                    .args(["create", "--bundle", b.dir.to_str().unwrap(), &id])
-                    .stdin(Stdio::null()),
-            );
-            if !out.status.success() {
+            if create_killed_at(&b, &id, &[], call, k) {
                 killed += 1;
             }
             let del = b.hull(&["delete", "--force", &id]);

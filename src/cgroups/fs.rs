@@ -123,9 +123,25 @@ impl FsManager {
         Ok(())
     }
 
+    /// Record the systemd scope the directories are (the systemd driver's).
+    pub(super) fn set_systemd_unit(&mut self, unit: &str) {
+        self.paths.systemd_unit = Some(unit.to_string());
+    }
+
+    /// Drop every path: they turned out to be someone else's.
+    pub(super) fn forget(&mut self) {
+        self.paths = CgroupPaths::default();
+    }
+
+    /// Keep only the planned directories `mine` selects (the others are
+    /// someone else's to make).
+    pub(super) fn keep_planned(&mut self, mine: impl Fn(&Path) -> bool) {
+        self.paths.created.retain(|d| mine(d));
+    }
+
     /// `check_existing_leaves` before the first directory is made (the
     /// init may already be in one by the second phase).
-    fn check_existing_leaves_once(&mut self) -> Result<()> {
+    pub(super) fn check_existing_leaves_once(&mut self) -> Result<()> {
         if !self.checked {
             self.check_existing_leaves()?;
             self.checked = true;
@@ -154,17 +170,6 @@ impl FsManager {
             ));
         }
         Ok(())
-    }
-
-    /// How many processes the kernel's OOM killer has killed in the
-    /// container's memory cgroup (0 when that cannot be read).
-    pub fn oom_kills(&self) -> u64 {
-        if let Some(dir) = v1::dir_of(&self.paths.v1, "memory") {
-            return files::read_key(dir, "memory.oom_control", "oom_kill").unwrap_or(0);
-        }
-        self.paths.v2.as_deref().map_or(0, |dir| {
-            files::read_key(dir, "memory.events", "oom_kill").unwrap_or(0)
-        })
     }
 
     fn task_dir(&self) -> Option<&Path> {
@@ -240,7 +245,7 @@ impl Manager for FsManager {
         self.paths.v1.iter().map(|(_, dir)| open(dir)).collect()
     }
 
-    fn add_task(&self, pid: i32) -> Result<()> {
+    fn add_task(&mut self, pid: i32) -> Result<()> {
         let pid = pid.to_string();
         if self.v2_fd.is_none()
             && let Some(dir) = &self.paths.v2
@@ -315,6 +320,15 @@ impl Manager for FsManager {
 
     fn stats(&self) -> Result<Stats> {
         stats::collect(&self.paths)
+    }
+
+    fn oom_kills(&self) -> u64 {
+        if let Some(dir) = v1::dir_of(&self.paths.v1, "memory") {
+            return files::read_key(dir, "memory.oom_control", "oom_kill").unwrap_or(0);
+        }
+        self.paths.v2.as_deref().map_or(0, |dir| {
+            files::read_key(dir, "memory.events", "oom_kill").unwrap_or(0)
+        })
     }
 
     fn oom_watch(&self) -> Result<OomWatch> {

@@ -1,10 +1,12 @@
 //! Placing a container in its cgroups and tearing them down.
 //!
-//! One `Manager` trait hides how cgroups are driven; today the only driver is
-//! cgroupfs (`fs::FsManager`), which covers cgroup v1, v2 and hybrid hosts:
-//! on a hybrid host every v1 hierarchy is used and the controllers bound to
-//! the v2 mount (hugetlb on our CI machines) are driven through v2. A systemd
-//! driver will implement the same trait.
+//! One `Manager` trait hides how cgroups are driven. The cgroupfs driver
+//! (`fs::FsManager`) covers cgroup v1, v2 and hybrid hosts: on a hybrid
+//! host every v1 hierarchy is used and the controllers bound to the v2
+//! mount (hugetlb on our CI machines) are driven through v2. The systemd
+//! driver (`systemd::SystemdManager`, `--systemd-cgroup`) has systemd make
+//! the container's cgroup, a transient scope, and then drives it through
+//! an `FsManager` like any other.
 
 mod apply;
 mod devices;
@@ -15,6 +17,7 @@ mod fs;
 mod layout;
 mod oom;
 mod stats;
+mod systemd;
 pub mod systemd_props;
 mod v1;
 mod v2;
@@ -29,6 +32,7 @@ pub use fs::FsManager;
 pub use layout::{Layout, parse_own as parse_own_cgroups};
 pub use oom::OomWatch;
 pub use stats::Stats;
+pub use systemd::{SystemdManager, as_systemd_writes, stop_unit, update_unit};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -79,7 +83,7 @@ pub trait Manager {
     fn self_join_files(&self) -> Result<Vec<(OwnedFd, PathBuf)>>;
     /// Move `pid` into every hierarchy neither clone3 placed it in nor it
     /// joined by itself (through `self_join_files`).
-    fn add_task(&self, pid: i32) -> Result<()>;
+    fn add_task(&mut self, pid: i32) -> Result<()>;
     /// Change the limits of a running container (devices excepted: the
     /// rules set at creation stay, as with runc).
     fn update(&self, resources: &LinuxResources) -> Result<()>;
@@ -95,6 +99,9 @@ pub trait Manager {
     fn stats(&self) -> Result<Stats>;
     /// A pollable notification of OOM kills in the container.
     fn oom_watch(&self) -> Result<OomWatch>;
+    /// How many processes the kernel's OOM killer has killed in the
+    /// container's memory cgroup (0 when that cannot be read).
+    fn oom_kills(&self) -> u64;
     /// Remove the container's cgroups (they must be empty).
     fn destroy(&self) -> Result<()>;
     /// The paths to record in state.json.

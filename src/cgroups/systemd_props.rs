@@ -63,7 +63,87 @@ pub fn resources(res: &LinuxResources) -> Result<Vec<Prop>, String> {
     if let Some(p) = res.pids().as_ref().filter(|p| p.limit() != 0) {
         out.push(("TasksMax", Value::U64(limit(p.limit()))));
     }
+    // systemd writes io.weight whenever it realizes the unit (100 unless
+    // told): the weight hull writes must be the property.
+    if let Some(w) = res
+        .block_io()
+        .as_ref()
+        .and_then(|b| b.weight())
+        .filter(|&w| w != 0)
+    {
+        out.push(("IOWeight", Value::U64(super::v2::blkio_to_io_weight(w))));
+    }
+    if let Some(u) = res.unified() {
+        // Sorted: the same list whatever the map's order.
+        let mut keys: Vec<&String> = u.keys().collect();
+        keys.sort();
+        for k in keys {
+            unified(k, &u[k], &mut out)?;
+        }
+    }
     Ok(out)
+}
+
+/// A `unified` entry for a file systemd manages, as its property (runc's
+/// list, plus io.weight and cpu.idle, which systemd also rewrites).
+fn unified(key: &str, value: &str, out: &mut Vec<Prop>) -> Result<(), String> {
+    let v = value.trim();
+    let bad = || format!("unified.{key}: invalid value {value:?}");
+    let num = |s: &str| -> Result<u64, String> {
+        if s == "max" {
+            return Ok(INFINITY);
+        }
+        s.parse::<u64>().map_err(|_| bad())
+    };
+    let name = match key {
+        "memory.max" => "MemoryMax",
+        "memory.high" => "MemoryHigh",
+        "memory.low" => "MemoryLow",
+        "memory.min" => "MemoryMin",
+        "memory.swap.max" => "MemorySwapMax",
+        "pids.max" => "TasksMax",
+        "cpu.weight" => "CPUWeight",
+        "cpu.idle" => {
+            if v == "1" {
+                out.push(("CPUWeight", Value::U64(0)));
+            }
+            return Ok(());
+        }
+        "io.weight" => {
+            let w = v.strip_prefix("default ").unwrap_or(v);
+            out.push(("IOWeight", Value::U64(num(w)?)));
+            return Ok(());
+        }
+        "cpu.max" => {
+            let mut it = v.split_whitespace();
+            let quota = it.next().ok_or_else(bad)?;
+            let period = it.next().map(num).transpose()?.unwrap_or(100_000);
+            if period != 100_000 {
+                out.push(("CPUQuotaPeriodUSec", Value::U64(period)));
+            }
+            let quota = if quota == "max" {
+                -1
+            } else {
+                i64::try_from(num(quota)?).map_err(|_| bad())?
+            };
+            out.push((
+                "CPUQuotaPerSecUSec",
+                Value::U64(quota_per_sec(quota, period)),
+            ));
+            return Ok(());
+        }
+        "cpuset.cpus" => {
+            out.push(("AllowedCPUs", bitmask(v)?));
+            return Ok(());
+        }
+        "cpuset.mems" => {
+            out.push(("AllowedMemoryNodes", bitmask(v)?));
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    out.push((name, Value::U64(num(v)?)));
+    Ok(())
 }
 
 fn cpu(c: &oci_spec::runtime::LinuxCpu, out: &mut Vec<Prop>) -> Result<(), String> {
@@ -156,6 +236,9 @@ mod tests {
         ("AllowedCPUs", "ay"),
         ("AllowedMemoryNodes", "ay"),
         ("TasksMax", "t"),
+        ("IOWeight", "t"),
+        ("MemoryHigh", "t"),
+        ("MemoryMin", "t"),
     ];
 
     #[test]
@@ -163,7 +246,9 @@ mod tests {
         let res: LinuxResources = serde_json::from_value(serde_json::json!({
             "memory": {"limit": 1i64 << 30, "reservation": 1i64 << 29, "swap": 2i64 << 30},
             "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"},
-            "pids": {"limit": 100}
+            "pids": {"limit": 100},
+            "blockIO": {"weight": 500},
+            "unified": {"memory.high": "max", "memory.min": "4096"}
         }))
         .unwrap();
         let mut props = base("hull container", "system.slice", 1);
@@ -181,6 +266,29 @@ mod tests {
         assert_eq!(swap.1, Value::U64(1 << 30), "v2 swap = swap - memory");
         let weight = props.iter().find(|(n, _)| *n == "CPUWeight").unwrap();
         assert_eq!(weight.1, Value::U64(59));
+    }
+
+    #[test]
+    fn unified_files_systemd_manages_become_properties() {
+        let res: LinuxResources = serde_json::from_value(serde_json::json!({
+            "unified": {
+                "cpu.max": "25000 50000", "cpu.idle": "1", "io.weight": "default 300",
+                "pids.max": "max", "memory.swap.max": "0", "hugetlb.2MB.max": "0"
+            }
+        }))
+        .unwrap();
+        let props = resources(&res).unwrap();
+        let get = |n: &str| props.iter().find(|(p, _)| *p == n).map(|(_, v)| v.clone());
+        assert_eq!(get("CPUQuotaPeriodUSec"), Some(Value::U64(50_000)));
+        assert_eq!(get("CPUQuotaPerSecUSec"), Some(Value::U64(500_000)));
+        assert_eq!(get("CPUWeight"), Some(Value::U64(0)));
+        assert_eq!(get("IOWeight"), Some(Value::U64(300)));
+        assert_eq!(get("TasksMax"), Some(Value::U64(u64::MAX)));
+        assert_eq!(get("MemorySwapMax"), Some(Value::U64(0)));
+        assert_eq!(props.len(), 6, "{props:?}");
+        let bad: LinuxResources =
+            serde_json::from_value(serde_json::json!({"unified": {"memory.max": "lots"}})).unwrap();
+        assert!(resources(&bad).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::cli::CreateArgs;
 use crate::container::Store;
 use crate::launch::{self, CreateOpts};
 
-pub fn opts(a: &CreateArgs) -> CreateOpts<'_> {
+pub fn opts(a: &CreateArgs, systemd: bool) -> CreateOpts<'_> {
     CreateOpts {
         id: &a.id,
         bundle: &a.bundle,
@@ -15,10 +15,11 @@ pub fn opts(a: &CreateArgs) -> CreateOpts<'_> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         foreground: false,
+        systemd,
     }
 }
 
-pub fn run(store: &Store, a: &CreateArgs) -> Result<()> {
-    launch::create(store, opts(a))?;
+pub fn run(store: &Store, a: &CreateArgs, systemd: bool) -> Result<()> {
+    launch::create(store, opts(a, systemd))?;
     Ok(())
 }

@@ -33,19 +33,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     };
     // The driver is a property of a container, taken from its record by
     // the later verbs (containerd passes the flag to every verb): only the
-    // verbs that make a container ask for it.
-    if cli.systemd_cgroup {
-        match &command {
-            Command::Create(a) => systemd_driver(&a.bundle, &a.id)?,
-            Command::Run(a) => systemd_driver(&a.create.bundle, &a.create.id)?,
-            Command::Restore(_) => not_yet("restore").map(|_| ())?,
-            _ => {}
-        }
-    }
+    // verbs that make a container read the flag.
+    let systemd = cli.systemd_cgroup;
     match command {
-        Command::Create(a) => create::run(&store, &a).map(|_| 0),
+        Command::Create(a) => create::run(&store, &a, systemd).map(|_| 0),
         Command::Start(a) => start::run(&store, &a.id).map(|_| 0),
-        Command::Run(a) => run::run(&store, &a),
+        Command::Run(a) => run::run(&store, &a, systemd),
         Command::State(a) => state::run(&store, &a.id).map(|_| 0),
         Command::Kill(a) => kill::run(&store, &a).map(|_| 0),
         Command::Delete(a) => delete::run(&store, &a).map(|_| 0),
@@ -61,25 +54,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Checkpoint(_) => not_yet("checkpoint"),
         Command::Restore(_) => not_yet("restore"),
     }
-}
-
-/// `--systemd-cgroup` for a new container: runc's checks, in runc's
-/// order and words (the cgroupsPath grammar, then a systemd to talk to),
-/// before anything exists; the driver itself is not built yet.
-fn systemd_driver(bundle: &str, id: &str) -> Result<()> {
-    let b = crate::spec::load_bundle(bundle)?;
-    let path = b
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    crate::plan::systemd_unit::parse(&path, id).map_err(anyhow::Error::msg)?;
-    if !crate::host::systemd_running() {
-        anyhow::bail!("systemd not running on this host, cannot use systemd cgroups manager");
-    }
-    anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not implemented yet")
 }
 
 fn not_yet(verb: &str) -> Result<i32> {

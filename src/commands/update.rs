@@ -17,7 +17,14 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
     if matches!(c.status, Status::Stopped | Status::Creating) {
         bail!("container not running");
     }
-    c.cgroup().update(&res)?;
+    match &c.state.cgroup.systemd_unit {
+        Some(unit) => {
+            crate::cgroups::update_unit(unit, &res)?;
+            c.cgroup()
+                .update(&crate::cgroups::as_systemd_writes(&res))?;
+        }
+        None => c.cgroup().update(&res)?,
+    }
     Ok(())
 }
 

@@ -103,8 +103,9 @@ pub fn enter(
         let _ = nix::unistd::setresgid(0.into(), 0.into(), 0.into());
         let _ = nix::unistd::setresuid(0.into(), 0.into(), 0.into());
     }
-    if ns.unshare_flags & libc::CLONE_NEWCGROUP as u64 != 0 {
-        // A new cgroup namespace is rooted where we are: join first.
+    if ns.unshare_flags & libc::CLONE_NEWCGROUP as u64 != 0 || (ns.fork_for_pid && cgroups.placed) {
+        // A new cgroup namespace is rooted where we are, and a child
+        // forked before the parent placed us would stay behind: join first.
         cgroups.now()?;
     }
     if ns.unshare_flags != 0 {

@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use oci_spec::runtime::Process;
 
-use crate::channel::{Channel, FromInit};
+use crate::channel::{Channel, FromInit, ToInit};
 use crate::error::{Ctx, Result, StageError};
 use crate::sys;
 
@@ -101,18 +101,24 @@ pub fn join_keyring(id: &str) -> Result<()> {
 /// the container's process can run. A task moving itself skips the global
 /// lock that moving another process takes (and its RCU grace period); the
 /// kernel checks the opener's credentials, so the parent opens the files.
+/// With the systemd driver the parent has systemd move the init into its
+/// scope: the same question then waits for that, and the init must not
+/// fork before (a child would stay behind).
 pub struct CgroupJoin<'a> {
     chan: &'a Channel,
     dirs: &'a [std::path::PathBuf],
     joined: std::cell::Cell<bool>,
+    /// The parent places us (a systemd scope).
+    pub placed: bool,
 }
 
 impl<'a> CgroupJoin<'a> {
-    pub fn new(chan: &'a Channel, dirs: &'a [std::path::PathBuf]) -> Self {
+    pub fn new(chan: &'a Channel, dirs: &'a [std::path::PathBuf], placed: bool) -> Self {
         CgroupJoin {
             chan,
             dirs,
-            joined: std::cell::Cell::new(dirs.is_empty()),
+            joined: std::cell::Cell::new(dirs.is_empty() && !placed),
+            placed,
         }
     }
 
@@ -123,6 +129,18 @@ impl<'a> CgroupJoin<'a> {
         }
         let fail = |e| StageError::new(format!("receiving the cgroup files: {e}"));
         self.chan.send(&FromInit::JoinCgroups).map_err(fail)?;
+        if self.dirs.is_empty() {
+            match self.chan.recv::<ToInit>() {
+                Ok(ToInit::CgroupsPlaced) => {}
+                other => {
+                    return Err(StageError::new(format!(
+                        "waiting for the cgroup: {other:?}"
+                    )));
+                }
+            }
+            self.joined.set(true);
+            return Ok(());
+        }
         let fds = self.chan.recv_fds(self.dirs.len()).map_err(fail)?;
         for (fd, dir) in fds.iter().zip(self.dirs) {
             nix::unistd::write(fd, b"0").ctx(|| format!("joining cgroup {}", dir.display()))?;

@@ -58,7 +58,8 @@ pub fn run(chan: &Channel, plan: InitPlan) -> (StageError, Option<Channel>) {
 }
 
 fn set_up(chan: &Channel, plan: &InitPlan) -> Result<Ready> {
-    let cgroups = shared::CgroupJoin::new(chan, &plan.cgroup_joins);
+    let placed = plan.cgroup.systemd_unit.is_some();
+    let cgroups = shared::CgroupJoin::new(chan, &plan.cgroup_joins, placed);
     // No other process may open /proc/<us>/exe or ptrace us until execve.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).ctx(|| "prctl(PR_SET_DUMPABLE)".into())?;
     let spec: Spec = serde_json::from_str(&plan.config)

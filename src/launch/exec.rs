@@ -98,7 +98,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         process: None,
     };
     let started =
-        place(&cg, child_pid, spec).and_then(|()| drive(&ours, plan, &mut stage, c, spec));
+        place(&mut cg, child_pid, spec).and_then(|()| drive(&ours, plan, &mut stage, c, spec));
     if let Err(e) = started {
         stage.kill();
         return Err(e);
@@ -182,7 +182,7 @@ fn agent_message(c: &Container, spec: &Spec, pid: i32) -> String {
 }
 
 /// Into the cgroups clone3 did not place it in, and oomScoreAdj.
-fn place(cg: &FsManager, pid: i32, spec: &Spec) -> Result<()> {
+fn place(cg: &mut FsManager, pid: i32, spec: &Spec) -> Result<()> {
     cg.add_task(pid).context("joining the container's cgroup")?;
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 
 use super::idmap;
 use super::record::Record;
-use crate::cgroups::{FsManager, Manager};
+use crate::cgroups::Manager;
 use crate::channel::{Channel, ChannelError, FromInit, ToInit};
 use crate::container::proc_start_time;
 use crate::hooks::Phase;
@@ -25,7 +25,7 @@ use crate::sys;
 pub fn send_plan(
     chan: &Channel,
     rec: &Record,
-    cg: &FsManager,
+    cg: &mut dyn Manager,
     bundle: &spec::Bundle,
     ns: &NsPlan,
     plan: InitPlan,
@@ -53,7 +53,7 @@ pub fn send_plan(
 pub fn drive(
     chan: &Channel,
     rec: &mut Record,
-    cg: &FsManager,
+    cg: &dyn Manager,
     bundle: &spec::Bundle,
     join: &[super::spawn::CgroupJoin],
 ) -> Result<Option<OwnedFd>> {
@@ -67,6 +67,9 @@ pub fn drive(
                 chan.send(&ToInit::MappingWritten).map_err(closed)?;
             }
             FromInit::InitPid(p) => init_pidfd = Some(adopt(rec, p)?),
+            FromInit::JoinCgroups if join.is_empty() => {
+                chan.send(&ToInit::CgroupsPlaced).map_err(closed)?;
+            }
             FromInit::JoinCgroups => {
                 let fds: Vec<RawFd> = join.iter().map(|j| j.tasks.as_raw_fd()).collect();
                 chan.send_fds(&fds).map_err(closed)?;
@@ -115,7 +118,7 @@ pub fn drive(
 
 /// The init stage (`pid`) is gone before it was ready: say why when the
 /// kernel knows (in runc's words for an OOM kill).
-fn died(e: ChannelError, cg: &FsManager, pid: i32) -> anyhow::Error {
+fn died(e: ChannelError, cg: &dyn Manager, pid: i32) -> anyhow::Error {
     // Closed, or a write into the dead stage's end (EPIPE).
     if !matches!(e, ChannelError::Closed | ChannelError::Io(_)) {
         return e.into();
@@ -146,7 +149,7 @@ fn killed_by(pid: i32) -> Option<nix::sys::signal::Signal> {
 }
 
 /// Into the cgroups clone3 did not place it in, and oomScoreAdj.
-fn place(pid: i32, cg: &FsManager, bundle: &spec::Bundle) -> Result<()> {
+fn place(pid: i32, cg: &mut dyn Manager, bundle: &spec::Bundle) -> Result<()> {
     cg.add_task(pid).context("joining cgroup")?;
     if let Some(adj) = bundle
         .spec

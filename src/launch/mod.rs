@@ -27,7 +27,7 @@ use std::os::unix::net::UnixStream;
 use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::cgroups::{FsManager, Layout, Manager};
+use crate::cgroups::{FsManager, Layout, Manager, SystemdManager};
 use crate::channel::{Channel, raise as raise_fd};
 use crate::container::{HostMounts, Lock, State, Store, proc_start_time};
 use crate::namespaces;
@@ -50,6 +50,8 @@ pub struct CreateOpts<'a> {
     /// hull stays the init's (sub)reaper, and proxies the terminal when the
     /// process has one and no console socket was given.
     pub foreground: bool,
+    /// `--systemd-cgroup`: the container's cgroup is a systemd scope.
+    pub systemd: bool,
 }
 
 /// A container whose init is set up (and, unless foreground, waiting for
@@ -94,11 +96,11 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     // init stage is killed before it could see the channel close and
     // report a second, confusing error of its own.
     let (parent_end, child_end) = Channel::pair(fds.min_fd)?;
-    let mut cg = plan_cgroups(&bundle, opts.id)?;
-    let mut rec = Record::begin(store, first_record(&opts, &bundle, &cg)?, &bundle.raw)?;
+    let mut cg = plan_cgroups(&bundle, opts.id, opts.systemd)?;
+    let mut rec = Record::begin(store, first_record(&opts, &bundle, &*cg)?, &bundle.raw)?;
     let made = build(
         &mut rec,
-        &mut cg,
+        &mut *cg,
         &bundle,
         &opts,
         &fds,
@@ -168,16 +170,25 @@ fn load_checked(opts: &CreateOpts) -> Result<spec::Bundle> {
 }
 
 /// The container's cgroups and the directories create will make: worked
-/// out (read-only) before the record is written.
-fn plan_cgroups(bundle: &spec::Bundle, id: &str) -> Result<FsManager> {
+/// out (read-only) before the record is written. With `systemd`, runc's
+/// checks in runc's order and words: the cgroupsPath grammar, then a
+/// systemd to talk to.
+fn plan_cgroups(bundle: &spec::Bundle, id: &str, systemd: bool) -> Result<Box<dyn Manager>> {
     let linux = bundle.spec.linux().as_ref();
-    let layout = Layout::detect()?;
-    let path = crate::plan::cgroup_path::requested_path(
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        id,
-    )
-    .map_err(|e| anyhow!("invalid configuration: {e}"))?;
-    let mut cg = FsManager::new(&layout, &path)?;
+    let asked = linux.and_then(|l| l.cgroups_path().as_deref());
+    let mut cg: Box<dyn Manager> = if systemd {
+        let path = asked.map(|p| p.to_string_lossy()).unwrap_or_default();
+        let unit = crate::plan::systemd_unit::parse(&path, id).map_err(anyhow::Error::msg)?;
+        if !crate::host::systemd_running() {
+            bail!("systemd not running on this host, cannot use systemd cgroups manager");
+        }
+        let resources = linux.and_then(|l| l.resources().as_ref());
+        Box::new(SystemdManager::new(&Layout::detect()?, unit, resources)?)
+    } else {
+        let path = crate::plan::cgroup_path::requested_path(asked, id)
+            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
+        Box::new(FsManager::new(&Layout::detect()?, &path)?)
+    };
     cg.plan();
     Ok(cg)
 }
@@ -185,7 +196,7 @@ fn plan_cgroups(bundle: &spec::Bundle, id: &str) -> Result<FsManager> {
 /// What is known before anything is made: the bundle, the planned cgroups,
 /// and, for a container without a mount namespace, the host mounts that
 /// are not its own.
-fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &FsManager) -> Result<State> {
+fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &dyn Manager) -> Result<State> {
     let spec = &bundle.spec;
     let mut state = State::creating(opts.id, &bundle.dir, &bundle.rootfs);
     state.annotations = spec
@@ -217,7 +228,7 @@ fn first_record(opts: &CreateOpts, bundle: &spec::Bundle, cg: &FsManager) -> Res
 #[allow(clippy::too_many_arguments)]
 fn build(
     rec: &mut Record,
-    cg: &mut FsManager,
+    cg: &mut dyn Manager,
     bundle: &spec::Bundle,
     opts: &CreateOpts,
     fds: &PassedFds,
@@ -293,7 +304,11 @@ fn build(
 /// Put the cgroups as made on the record (a planned directory that
 /// appeared meanwhile is not ours to remove), then report how making them
 /// went.
-fn sync_cgroups(rec: &mut Record, cg: &FsManager, made: crate::cgroups::Result<()>) -> Result<()> {
+fn sync_cgroups(
+    rec: &mut Record,
+    cg: &dyn Manager,
+    made: crate::cgroups::Result<()>,
+) -> Result<()> {
     if cg.paths() != &rec.state.cgroup {
         rec.state.cgroup = cg.paths().clone();
         rec.save()?;
@@ -385,7 +400,7 @@ fn init_plan(
     ns: namespaces::NsPlan,
     start: &Option<OwnedFd>,
     console: &Option<OwnedFd>,
-    cg: &FsManager,
+    cg: &dyn Manager,
 ) -> InitPlan {
     InitPlan {
         id: rec.state.id.clone(),

@@ -51,7 +51,10 @@ pub struct CgroupJoin {
 
 /// The joins for the hierarchies of `cg`, their fds at `min_fd` or above
 /// (below are the caller's preserved fds).
-pub fn cgroup_joins(cg: &impl crate::cgroups::Manager, min_fd: RawFd) -> Result<Vec<CgroupJoin>> {
+pub fn cgroup_joins(
+    cg: &(impl crate::cgroups::Manager + ?Sized),
+    min_fd: RawFd,
+) -> Result<Vec<CgroupJoin>> {
     let files = cg
         .self_join_files()
         .context("opening the cgroup's tasks file")?;

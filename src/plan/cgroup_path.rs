@@ -23,6 +23,10 @@ pub struct CgroupPaths {
     /// Directories hull created, in creation order; only these are removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub created: Vec<PathBuf>,
+    /// The systemd driver's transient scope (`prefix-name.scope`), on the
+    /// record before systemd is first asked for it: teardown stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// The cgroup path a spec asks for, runc's way: absolute paths are taken as
@@ -179,6 +183,7 @@ mod tests {
             v2: Some("/sys/fs/cgroup/unified/c".into()),
             v2_mount: Some("/sys/fs/cgroup/unified".into()),
             created: vec!["/sys/fs/cgroup/memory/c".into()],
+            systemd_unit: None,
         }
     }
 

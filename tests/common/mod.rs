@@ -406,3 +406,22 @@ pub fn runc_cmd(b: &Bundle, args: &[&str]) -> Output {
             .stdin(Stdio::null()),
     )
 }
+
+/// `hull [global...] create` on `b` as `id` under strace's fault injector,
+/// SIGKILLed at its `k`-th call of `syscall`; whether it was killed.
+pub fn create_killed_at(b: &Bundle, id: &str, global: &[&str], syscall: &str, k: usize) -> bool {
+    let out = output_of(
+        Command::new("strace")
+            .args(["-o", "/dev/null", "-e"])
+            .arg(format!("trace={syscall}"))
+            .arg("-e")
+            .arg(format!("inject={syscall}:signal=KILL:when={k}"))
+            .arg(hull_bin())
+            .arg("--root")
+            .arg(&b.root)
+            .args(global)
+            .args(["create", "--bundle", b.dir.to_str().unwrap(), id])
+            .stdin(Stdio::null()),
+    );
+    !out.status.success()
+}

@@ -1,0 +1,490 @@
+//! The systemd cgroup driver: the container's cgroup is a transient scope
+//! systemd makes (`StartTransientUnit` over D-Bus, with the limits it
+//! manages as properties, so a daemon-reload keeps them), and then every
+//! limit is also written through cgroupfs into the scope, as the cgroupfs
+//! driver would (systemd has no property for some of them). The other
+//! verbs work on the scope's directories like on any other cgroup.
+//!
+//! The bus is talked to around the clone, never waited on before it: the
+//! connection and its authentication go out before the init stage is
+//! cloned, the scope is asked for as soon as the init has a pid, and the
+//! answer is read while the init is setting up. The init waits for its
+//! scope before anything that depends on its cgroup (a cgroup namespace,
+//! a pid namespace's fork, the device nodes, the exec).
+
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+
+use super::fs::FsManager;
+use super::layout::Layout;
+use super::systemd_props::{self, Prop};
+use super::{CgroupError, CgroupPaths, Manager, OomWatch, Result, Stats};
+use crate::dbus::{Bus, Value};
+
+const SYSTEMD: &str = "org.freedesktop.systemd1";
+const OBJECT: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+/// How long hull waits for systemd in all, per command: a stopped or hung
+/// bus fails the command instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// v1 hierarchies systemd makes a scope's directories in (and moves its
+/// processes into); hull makes the others itself.
+const SYSTEMD_V1: &[&str] = &["cpu", "cpuacct", "blkio", "memory", "devices", "pids"];
+
+fn managed_by_systemd(controllers: &str) -> bool {
+    controllers
+        .split(',')
+        .any(|c| c.starts_with("name=") || SYSTEMD_V1.contains(&c))
+}
+
+/// A connection to systemd's manager: the system bus, or, when the bus
+/// daemon is down, systemd's own socket (root only; it needs no `Hello`
+/// and sends every signal).
+pub struct Systemd {
+    bus: Bus,
+    deadline: Instant,
+}
+
+impl Systemd {
+    /// Connect and subscribe to job results, without waiting for answers.
+    pub fn connect() -> Result<Systemd> {
+        let deadline = Instant::now() + PATIENCE;
+        let bus = match Bus::system() {
+            Ok(mut bus) => {
+                let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
+                let d = "org.freedesktop.DBus";
+                bus.send(
+                    d,
+                    "/org/freedesktop/DBus",
+                    d,
+                    "AddMatch",
+                    &[Value::Str(rule.into())],
+                )
+                .map_err(bus_error)?;
+                bus
+            }
+            Err(e) => Bus::connect(Path::new("/run/systemd/private"), false).map_err(|e2| {
+                CgroupError::Invalid(format!(
+                    "connecting to systemd: system bus: {e}; /run/systemd/private: {e2}"
+                ))
+            })?,
+        };
+        Ok(Systemd { bus, deadline })
+    }
+
+    fn send(&mut self, member: &str, args: &[Value]) -> Result<u32> {
+        self.bus
+            .send(SYSTEMD, OBJECT, MANAGER, member, args)
+            .map_err(bus_error)
+    }
+
+    fn reply(&mut self, serial: u32) -> crate::dbus::Result<Vec<Value>> {
+        self.bus.wait_reply(serial, self.deadline)
+    }
+
+    /// Ask for the scope; its job is waited for by `wait_started`.
+    fn start(&mut self, unit: &str, props: &[Prop]) -> Result<u32> {
+        let props = systemd_props::as_dbus(props.to_vec());
+        let aux = Value::Array("(sa(sv))".into(), Vec::new());
+        let args = [
+            Value::Str(unit.into()),
+            Value::Str("replace".into()),
+            props,
+            aux,
+        ];
+        self.send("StartTransientUnit", &args)
+    }
+
+    /// The job's end: "done", or why not.
+    fn wait_job(&mut self, job: &str) -> Result<()> {
+        let m = self
+            .bus
+            .wait_signal(
+                |m| {
+                    m.member.as_deref() == Some("JobRemoved")
+                        && m.body.get(1).and_then(Value::as_str) == Some(job)
+                },
+                self.deadline,
+            )
+            .map_err(bus_error)?;
+        match m.body.get(3).and_then(Value::as_str) {
+            Some("done") => Ok(()),
+            other => Err(CgroupError::Invalid(format!(
+                "systemd job {job} ended {}",
+                other.unwrap_or("without a result")
+            ))),
+        }
+    }
+
+    /// Stop the unit and wait for it to be gone; a unit systemd already
+    /// collected (its processes are gone) is fine.
+    pub fn stop(&mut self, unit: &str) -> Result<()> {
+        let serial = self.send(
+            "StopUnit",
+            &[Value::Str(unit.into()), Value::Str("replace".into())],
+        )?;
+        match self.reply(serial) {
+            Ok(body) => {
+                let job = body
+                    .first()
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                self.wait_job(&job).or_else(|e| match e {
+                    // "canceled" when a concurrent stop superseded ours.
+                    CgroupError::Invalid(_) => Ok(()),
+                    e => Err(e),
+                })?;
+            }
+            Err(e) if e.name() == Some("org.freedesktop.systemd1.NoSuchUnit") => return Ok(()),
+            Err(e) => return Err(bus_error(e)),
+        }
+        self.reset_failed(unit)
+    }
+
+    /// Forget a failed unit, so its name can be used again.
+    fn reset_failed(&mut self, unit: &str) -> Result<()> {
+        let serial = self.send("ResetFailedUnit", &[Value::Str(unit.into())])?;
+        match self.reply(serial) {
+            Ok(_) => Ok(()),
+            Err(e) if e.name() == Some("org.freedesktop.systemd1.NoSuchUnit") => Ok(()),
+            Err(e) => Err(bus_error(e)),
+        }
+    }
+
+    /// Change a running unit's properties (runtime only, as runc).
+    pub fn set_properties(&mut self, unit: &str, props: Vec<Prop>) -> Result<()> {
+        let mut props = props;
+        loop {
+            if props.is_empty() {
+                return Ok(());
+            }
+            let args = [
+                Value::Str(unit.into()),
+                Value::Bool(true),
+                systemd_props::as_dbus(props.clone()),
+            ];
+            let serial = self.send("SetUnitProperties", &args)?;
+            match self.reply(serial) {
+                Ok(_) => return Ok(()),
+                Err(e) => drop_unknown(&mut props, e)?,
+            }
+        }
+    }
+}
+
+/// A property this systemd does not know is left out (its limit is still
+/// written through cgroupfs), as crun does; any other error stands.
+fn drop_unknown(props: &mut Vec<Prop>, e: crate::dbus::Error) -> Result<()> {
+    let unknown = match &e {
+        crate::dbus::Error::Call { message, .. } => message
+            .strip_prefix("Cannot set property ")
+            .and_then(|m| m.strip_suffix(", or unknown property."))
+            .map(str::to_string),
+        _ => None,
+    };
+    match unknown {
+        Some(name) if props.iter().any(|(n, _)| *n == name) => {
+            crate::debug!("systemd does not know property {name}: written through cgroupfs only");
+            props.retain(|(n, _)| *n != name);
+            Ok(())
+        }
+        _ => Err(bus_error(e)),
+    }
+}
+
+fn bus_error(e: crate::dbus::Error) -> CgroupError {
+    CgroupError::Invalid(format!("systemd: {e}"))
+}
+
+pub struct SystemdManager {
+    fs: FsManager,
+    unit: crate::plan::systemd_unit::Unit,
+    /// The properties the scope starts with: every limit systemd manages.
+    props: Vec<Prop>,
+    systemd: Option<Systemd>,
+    /// The init's pid and the serial of the StartTransientUnit call.
+    started: Option<(i32, u32)>,
+}
+
+impl SystemdManager {
+    /// A manager for the scope `unit`, with `resources`' limits.
+    pub fn new(
+        layout: &Layout,
+        unit: crate::plan::systemd_unit::Unit,
+        resources: Option<&LinuxResources>,
+    ) -> Result<SystemdManager> {
+        let mut fs = FsManager::new(layout, &unit.path)?;
+        fs.set_systemd_unit(&unit.name);
+        let props = match resources {
+            Some(r) => systemd_props::resources(r).map_err(CgroupError::Invalid)?,
+            None => Vec::new(),
+        };
+        Ok(SystemdManager {
+            fs,
+            unit,
+            props,
+            systemd: None,
+            started: None,
+        })
+    }
+
+    fn systemd(&mut self) -> Result<&mut Systemd> {
+        if self.systemd.is_none() {
+            self.systemd = Some(Systemd::connect()?);
+        }
+        self.systemd
+            .as_mut()
+            .ok_or_else(|| CgroupError::Invalid("no connection to systemd".into()))
+    }
+
+    /// Wait for the scope asked for in `add_task`, retrying once after
+    /// clearing a failed unit of the same name, and check that the init
+    /// is where the scope is.
+    fn wait_started(&mut self) -> Result<()> {
+        let Some((pid, serial)) = self.started else {
+            return Err(CgroupError::Invalid("the scope was never asked for".into()));
+        };
+        let name = self.unit.name.clone();
+        let mut serial = serial;
+        let mut retried = false;
+        let job = loop {
+            let reply = self.systemd()?.reply(serial);
+            match reply {
+                Ok(body) => {
+                    break body
+                        .first()
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                }
+                Err(e) if e.name() == Some("org.freedesktop.systemd1.UnitExists") && !retried => {
+                    retried = true;
+                    self.systemd()?.reset_failed(&name)?;
+                    serial = self.ask(pid)?;
+                }
+                Err(e) if e.name() == Some("org.freedesktop.systemd1.UnitExists") => {
+                    // Someone else's: off the record, so teardown leaves
+                    // its processes, directories and unit alone.
+                    self.fs.forget();
+                    return Err(CgroupError::Invalid(format!(
+                        "systemd unit {name} already exists (another container's?)"
+                    )));
+                }
+                Err(e) => {
+                    drop_unknown(&mut self.props, e)?;
+                    serial = self.ask(pid)?;
+                }
+            }
+        };
+        self.systemd()?.wait_job(&job)?;
+        self.check_placed(pid)
+    }
+
+    fn ask(&mut self, pid: i32) -> Result<u32> {
+        let id = u32::try_from(pid).map_err(|_| CgroupError::Invalid(format!("pid {pid}")))?;
+        let mut props = systemd_props::base(
+            &format!("hull container {}", self.unit.name),
+            &self.unit.slice,
+            id,
+        );
+        props.extend(self.props.iter().cloned());
+        let name = self.unit.name.clone();
+        let serial = self.systemd()?.start(&name, &props)?;
+        self.started = Some((pid, serial));
+        Ok(serial)
+    }
+
+    /// The init is in the scope's cgroup (crun's check): systemd may have
+    /// put the scope elsewhere than the path planned and recorded.
+    fn check_placed(&self, pid: i32) -> Result<()> {
+        let text = std::fs::read(format!("/proc/{pid}/cgroup"))
+            .map_err(|e| CgroupError::io("read", Path::new("/proc/<init>/cgroup"), e))?;
+        let want = self.unit.path.as_os_str().as_encoded_bytes();
+        let placed = text.split(|&b| b == b'\n').any(|line| {
+            let path = line.splitn(3, |&b| b == b':').nth(2).unwrap_or(b"");
+            path.ends_with(want)
+        });
+        if placed {
+            return Ok(());
+        }
+        Err(CgroupError::Invalid(format!(
+            "systemd placed the container in {:?}, not {}",
+            String::from_utf8_lossy(&text).trim(),
+            self.unit.path.display()
+        )))
+    }
+}
+
+impl Manager for SystemdManager {
+    fn plan(&mut self) {
+        self.fs.plan();
+        // systemd makes the scope's directories (and the slices above) in
+        // the hierarchies it manages; hull makes only the others.
+        let mine: Vec<PathBuf> = self
+            .fs
+            .paths()
+            .v1
+            .iter()
+            .filter(|(c, _)| !managed_by_systemd(c))
+            .map(|(_, d)| d.clone())
+            .collect();
+        self.fs
+            .keep_planned(|d| mine.iter().any(|m| m.starts_with(d)));
+    }
+
+    fn create_for_clone(&mut self) -> Result<()> {
+        self.fs.check_existing_leaves_once()?;
+        // Out before the clone: connection, authentication, the match.
+        self.systemd()?;
+        Ok(())
+    }
+
+    fn create(&mut self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.wait_started()?;
+        match resources {
+            Some(r) => self.fs.create(Some(&as_systemd_writes(r))),
+            None => self.fs.create(None),
+        }
+    }
+
+    fn clone_into(&self) -> Option<RawFd> {
+        // The scope exists only once it holds a process.
+        None
+    }
+
+    fn self_join_files(&self) -> Result<Vec<(OwnedFd, PathBuf)>> {
+        self.fs.self_join_files()
+    }
+
+    fn add_task(&mut self, pid: i32) -> Result<()> {
+        self.ask(pid).map(|_| ())
+    }
+
+    fn update(&self, resources: &LinuxResources) -> Result<()> {
+        update_unit(&self.unit.name, resources)?;
+        self.fs.update(&as_systemd_writes(resources))
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        self.fs.pids()
+    }
+
+    fn is_frozen(&self) -> bool {
+        self.fs.is_frozen()
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        self.fs.freeze(frozen)
+    }
+
+    fn kill_all(&self) -> Result<()> {
+        self.fs.kill_all()
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        self.fs.stats()
+    }
+
+    fn oom_watch(&self) -> Result<OomWatch> {
+        self.fs.oom_watch()
+    }
+
+    fn oom_kills(&self) -> u64 {
+        self.fs.oom_kills()
+    }
+
+    fn destroy(&self) -> Result<()> {
+        let stopped = stop_unit(&self.unit.name);
+        self.fs.destroy().and(stopped)
+    }
+
+    fn paths(&self) -> &CgroupPaths {
+        self.fs.paths()
+    }
+}
+
+/// The limits as systemd writes them into the scope's files: the CPU
+/// quota rounded as its property is (`quota_per_sec`), so that what hull
+/// writes is what a daemon-reload rewrites.
+pub fn as_systemd_writes(r: &LinuxResources) -> LinuxResources {
+    let mut r = r.clone();
+    if let Some(mut c) = r.cpu().clone()
+        && let Some(q) = c.quota().filter(|&q| q > 0)
+    {
+        let period = c.period().filter(|&p| p > 0).unwrap_or(100_000);
+        let per_sec = systemd_props::quota_per_sec(q, period);
+        if let Some(quota) = per_sec
+            .checked_mul(period)
+            .and_then(|q| i64::try_from(q / 1_000_000).ok())
+        {
+            c.set_quota(Some(quota));
+            r.set_cpu(Some(c));
+        }
+    }
+    r
+}
+
+/// `update` of a container in a systemd scope: the new limits as the
+/// unit's properties first (the files are written after, through
+/// cgroupfs, from `as_systemd_writes`).
+pub fn update_unit(unit: &str, resources: &LinuxResources) -> Result<()> {
+    let props = systemd_props::resources(resources).map_err(CgroupError::Invalid)?;
+    if props.is_empty() {
+        return Ok(());
+    }
+    Systemd::connect()?.set_properties(unit, props)
+}
+
+/// Stop a container's scope (its processes are gone) and forget it.
+pub fn stop_unit(unit: &str) -> Result<()> {
+    Systemd::connect()?.stop(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_makes_the_directories_of_the_hierarchies_it_manages() {
+        assert!(managed_by_systemd("cpu,cpuacct"));
+        assert!(managed_by_systemd("name=systemd"));
+        assert!(managed_by_systemd("memory"));
+        assert!(!managed_by_systemd("cpuset"));
+        assert!(!managed_by_systemd("freezer"));
+        assert!(!managed_by_systemd("net_cls,net_prio"));
+        assert!(!managed_by_systemd("hugetlb"));
+    }
+
+    #[test]
+    fn unknown_properties_are_dropped_and_others_fail() {
+        let mut props: Vec<Prop> = vec![
+            ("MemoryMax", Value::U64(1)),
+            (
+                "AllowedCPUs",
+                Value::Array("y".into(), vec![Value::Byte(1)]),
+            ),
+        ];
+        let unknown = crate::dbus::Error::Call {
+            name: "org.freedesktop.DBus.Error.PropertyReadOnly".into(),
+            message: "Cannot set property AllowedCPUs, or unknown property.".into(),
+        };
+        drop_unknown(&mut props, unknown).unwrap();
+        assert_eq!(props.len(), 1);
+        let again = crate::dbus::Error::Call {
+            name: "org.freedesktop.DBus.Error.PropertyReadOnly".into(),
+            message: "Cannot set property AllowedCPUs, or unknown property.".into(),
+        };
+        // Not among the properties sent: the error stands.
+        assert!(drop_unknown(&mut props, again).is_err());
+        let denied = crate::dbus::Error::Call {
+            name: "org.freedesktop.DBus.Error.AccessDenied".into(),
+            message: "no".into(),
+        };
+        assert!(drop_unknown(&mut props, denied).is_err());
+    }
+}
