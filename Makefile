@@ -17,7 +17,7 @@ STATIC = RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static \
 HULL := target/$(TARGET)/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test test-cgroupv2 test-systemd test-clients bench lint fmt clean \
+.PHONY: all deps build demo shell test test-cgroupv2 test-systemd test-clients bench bench-systemd lint fmt clean \
 	man install uninstall deb test-packaging fuzz soak
 
 PREFIX ?= /usr/local
@@ -67,6 +67,14 @@ test-cgroupv2: deps
 test-systemd: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
 	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p')
+
+# The systemd driver's speed: integration/bench.py --systemd in the systemd
+# lane's guest (hull, crun and runc with --systemd-cgroup, ratios only: the
+# lane is emulated). QUICK=1 for a short run.
+bench-systemd: deps build
+	VM_TIMEOUT=3600 VM_TEST_ARGS="$(if $(QUICK),--quick)" \
+	VM_EXTRA="$(CURDIR)/integration/bench.py $(CURDIR)/integration/mkbundle.sh" \
+	integration/vm/systemd.sh $(HULL) integration/vm/systemd-bench.sh
 
 # hull driven by podman+conmon, containerd+ctr, containerd's CRI plugin and
 # Docker Engine (integration/clients/run.sh). RUNTIME=runc runs the same

@@ -94,6 +94,21 @@ fn sd(b: &Bundle, args: &[&str]) -> String {
     b.ok(&all)
 }
 
+/// `hull --systemd-cgroup run` in the foreground, output captured.
+fn sd_run(b: &Bundle, id: &str) -> std::process::Output {
+    output_of(
+        b.cmd()
+            .args([
+                "--systemd-cgroup",
+                "run",
+                "--bundle",
+                b.dir.to_str().unwrap(),
+                id,
+            ])
+            .stdin(Stdio::null()),
+    )
+}
+
 fn create(b: &Bundle, id: &str) {
     sd(b, &["create", "--bundle", b.dir.to_str().unwrap(), id]);
 }
@@ -271,17 +286,7 @@ fn run_reports_the_exit_code_and_leaves_no_unit() {
         "",
         &["sh", "-c", "grep -q hull-sd /proc/self/cgroup && exit 3"],
     );
-    let out = output_of(
-        b.cmd()
-            .args([
-                "--systemd-cgroup",
-                "run",
-                "--bundle",
-                b.dir.to_str().unwrap(),
-                &id,
-            ])
-            .stdin(Stdio::null()),
-    );
+    let out = sd_run(&b, &id);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     let unit = format!("hull-{id}.scope");
     assert_gone(
@@ -289,6 +294,28 @@ fn run_reports_the_exit_code_and_leaves_no_unit() {
         &PathBuf::from(format!("/sys/fs/cgroup/system.slice/{unit}")),
     );
     assert!(!b.state_dir_exists(&id));
+}
+
+/// The same id run again and again, back to back (as a benchmark or a
+/// restarting caller does): each run finds the previous scope being
+/// collected by systemd (its cgroup files answering ENODEV, its unit
+/// still loaded a moment), and every one of them must succeed.
+#[test]
+fn back_to_back_runs_of_one_id_all_succeed() {
+    require_systemd!();
+    let (b, id) = bundle_in("", &["true"]);
+    let mut failed = Vec::new();
+    for i in 0..150 {
+        let out = sd_run(&b, &id);
+        if !out.status.success() {
+            failed.push(format!(
+                "run {i}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            b.hull(&["delete", "--force", &id]);
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 /// A second container asking for a scope in use fails, and leaves the

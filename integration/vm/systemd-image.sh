@@ -17,9 +17,13 @@ die() { echo "systemd-image: error: $*" >&2; exit 1; }
 
 # What the guest holds. The kernel comes from the image itself so that its
 # initrd (initramfs-tools) can load virtio_blk and mount the root.
+# Also the other runtimes (differential tests, make bench-systemd), the
+# callers in their systemd configurations, and what rootless and CRIU need.
 packages=(
-  systemd systemd-sysv dbus udev kmod linux-image-cloud-amd64 initramfs-tools
-  busybox-static procps iproute2 util-linux e2fsprogs libseccomp2 strace runc
+  systemd systemd-sysv dbus dbus-user-session udev kmod linux-image-cloud-amd64
+  initramfs-tools busybox-static procps iproute2 util-linux e2fsprogs
+  libseccomp2 strace runc crun python3 hyperfine time podman conmon containerd
+  docker.io containernetworking-plugins apparmor criu uidmap
 )
 
 key=$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)
@@ -62,6 +66,9 @@ if ! chroot "$root" env DEBIAN_FRONTEND=noninteractive \
   die "installing the packages failed"
 fi
 chroot "$root" apt-get clean
+# The callers' daemons start when a test asks for them, not at boot.
+chroot "$root" systemctl disable -q docker.service docker.socket containerd.service \
+  podman-auto-update.timer podman-restart.service podman.socket >>"$log" 2>&1 || true
 
 # The machine: root on the first disk, a fixed identity, nothing that waits
 # on a network or a terminal, and the unit that runs the payload's tests.

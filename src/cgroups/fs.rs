@@ -383,10 +383,17 @@ fn open_dir(dir: &Path) -> Result<OwnedFd> {
 }
 
 /// Pids in `dir` and every cgroup below it (a container may make its own).
+/// A cgroup removed meanwhile (by systemd, collecting an emptied scope)
+/// has no processes: its files are gone, or answer ENODEV while it dies.
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     match fs::read_to_string(dir.join("cgroup.procs")) {
         Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENODEV) =>
+        {
+            return Ok(());
+        }
         Err(e) => return Err(CgroupError::io("read", &dir.join("cgroup.procs"), e)),
     }
     for sub in subdirs(dir) {

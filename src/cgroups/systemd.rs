@@ -242,16 +242,19 @@ impl SystemdManager {
             .ok_or_else(|| CgroupError::Invalid("no connection to systemd".into()))
     }
 
-    /// Wait for the scope asked for in `add_task`, retrying once after
-    /// clearing a failed unit of the same name, and check that the init
-    /// is where the scope is.
+    /// Wait for the scope asked for in `add_task` and check that the init
+    /// is where the scope is. A unit of the same name may be a stopped
+    /// one systemd has not collected yet (a container of that name just
+    /// deleted), or a failed one: it is reset and asked for again, for
+    /// about a second, before it is taken for someone else's.
     fn wait_started(&mut self) -> Result<()> {
         let Some((pid, serial)) = self.started else {
             return Err(CgroupError::Invalid("the scope was never asked for".into()));
         };
         let name = self.unit.name.clone();
         let mut serial = serial;
-        let mut retried = false;
+        let mut pause = Duration::from_millis(10);
+        let mut waited = Duration::ZERO;
         let job = loop {
             let reply = self.systemd()?.reply(serial);
             match reply {
@@ -262,18 +265,20 @@ impl SystemdManager {
                         .unwrap_or("")
                         .to_string();
                 }
-                Err(e) if e.name() == Some("org.freedesktop.systemd1.UnitExists") && !retried => {
-                    retried = true;
-                    self.systemd()?.reset_failed(&name)?;
-                    serial = self.ask(pid)?;
-                }
                 Err(e) if e.name() == Some("org.freedesktop.systemd1.UnitExists") => {
-                    // Someone else's: off the record, so teardown leaves
-                    // its processes, directories and unit alone.
-                    self.fs.forget();
-                    return Err(CgroupError::Invalid(format!(
-                        "systemd unit {name} already exists (another container's?)"
-                    )));
+                    if waited >= Duration::from_secs(1) {
+                        // Someone else's: off the record, so teardown
+                        // leaves its processes, directories and unit alone.
+                        self.fs.forget();
+                        return Err(CgroupError::Invalid(format!(
+                            "systemd unit {name} already exists (another container's?)"
+                        )));
+                    }
+                    self.systemd()?.reset_failed(&name)?;
+                    std::thread::sleep(pause);
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                    serial = self.ask(pid)?;
                 }
                 Err(e) => {
                     drop_unknown(&mut self.props, e)?;
