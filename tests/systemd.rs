@@ -259,6 +259,40 @@ fn limits_survive_a_daemon_reload() {
     assert_gone(&unit, &dir);
 }
 
+/// `org.systemd.property.*` annotations become the scope's properties
+/// (runc's GVariant text and Sec → USec); a malformed one fails create
+/// before anything exists.
+#[test]
+fn annotations_set_unit_properties() {
+    require_systemd!();
+    let (mut b, id) = bundle_in("hulltest.slice", &["sleep", "100"]);
+    b.config["annotations"] = json!({
+        "org.systemd.property.TimeoutStopSec": "uint64 123",
+        "org.systemd.property.CollectMode": "'inactive-or-failed'"
+    });
+    b.save();
+    create(&b, &id);
+    let unit = format!("hull-{id}.scope");
+    assert_eq!(show(&unit, "TimeoutStopUSec"), "2min 3s");
+    assert_eq!(show(&unit, "CollectMode"), "inactive-or-failed");
+    b.ok(&["delete", "--force", &id]);
+    b.config["annotations"] = json!({"org.systemd.property.TimeoutStopSec": "soon"});
+    b.save();
+    let err = b.fails(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        err.contains("org.systemd.property.TimeoutStopSec=soon value parse error"),
+        "{err}"
+    );
+    assert!(!b.state_dir_exists(&id));
+    assert_eq!(show(&unit, "LoadState"), "not-found");
+}
+
 /// `update` changes the unit's properties too, so a reload keeps the new
 /// limits.
 #[test]

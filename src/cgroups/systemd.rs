@@ -86,9 +86,9 @@ impl Systemd {
         self.bus.wait_reply(serial, self.deadline)
     }
 
-    /// Ask for the scope; its job is waited for by `wait_started`.
-    fn start(&mut self, unit: &str, props: &[Prop]) -> Result<u32> {
-        let props = systemd_props::as_dbus(props.to_vec());
+    /// Ask for the scope `unit` with `props` (an `a(sv)`); its job is
+    /// waited for by `wait_started`.
+    fn start(&mut self, unit: &str, props: Value) -> Result<u32> {
         let aux = Value::Array("(sa(sv))".into(), Vec::new());
         let args = [
             Value::Str(unit.into()),
@@ -166,7 +166,7 @@ impl Systemd {
             let args = [
                 Value::Str(unit.into()),
                 Value::Bool(true),
-                systemd_props::as_dbus(props.clone()),
+                systemd_props::as_dbus(props.iter().map(|(n, v)| (*n, v))),
             ];
             let serial = self.send("SetUnitProperties", &args)?;
             match self.reply(serial) {
@@ -206,6 +206,9 @@ pub struct SystemdManager {
     unit: crate::plan::systemd_unit::Unit,
     /// The properties the scope starts with: every limit systemd manages.
     props: Vec<Prop>,
+    /// Those the config's `org.systemd.property.*` annotations ask for
+    /// (after the others: they win).
+    asked: Vec<(String, Value)>,
     systemd: Option<Systemd>,
     /// The init's pid and the serial of the StartTransientUnit call.
     started: Option<(i32, u32)>,
@@ -217,7 +220,12 @@ impl SystemdManager {
         layout: &Layout,
         unit: crate::plan::systemd_unit::Unit,
         resources: Option<&LinuxResources>,
+        annotations: Option<&std::collections::HashMap<String, String>>,
     ) -> Result<SystemdManager> {
+        let asked = match annotations {
+            Some(a) => systemd_props::from_annotations(a).map_err(CgroupError::Invalid)?,
+            None => Vec::new(),
+        };
         let mut fs = FsManager::new(layout, &unit.path)?;
         fs.set_systemd_unit(&unit.name);
         let props = match resources {
@@ -228,6 +236,7 @@ impl SystemdManager {
             fs,
             unit,
             props,
+            asked,
             systemd: None,
             started: None,
         })
@@ -292,14 +301,19 @@ impl SystemdManager {
 
     fn ask(&mut self, pid: i32) -> Result<u32> {
         let id = u32::try_from(pid).map_err(|_| CgroupError::Invalid(format!("pid {pid}")))?;
-        let mut props = systemd_props::base(
+        let base = systemd_props::base(
             &format!("hull container {}", self.unit.name),
             &self.unit.slice,
             id,
         );
-        props.extend(self.props.iter().cloned());
         let name = self.unit.name.clone();
-        let serial = self.systemd()?.start(&name, &props)?;
+        let props = systemd_props::as_dbus(
+            base.iter()
+                .chain(&self.props)
+                .map(|(n, v)| (*n, v))
+                .chain(self.asked.iter().map(|(n, v)| (n.as_str(), v))),
+        );
+        let serial = self.systemd()?.start(&name, props)?;
         self.started = Some((pid, serial));
         Ok(serial)
     }

@@ -203,12 +203,99 @@ pub fn bitmask(list: &str) -> Result<Value, String> {
 }
 
 /// The properties as StartTransientUnit's `a(sv)`.
-pub fn as_dbus(props: Vec<Prop>) -> Value {
+pub fn as_dbus<'a>(props: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Value {
     let items = props
         .into_iter()
-        .map(|(name, v)| Value::Struct(vec![Value::Str(name.into()), Value::Variant(Box::new(v))]))
+        .map(|(name, v)| {
+            Value::Struct(vec![
+                Value::Str(name.into()),
+                Value::Variant(Box::new(v.clone())),
+            ])
+        })
         .collect();
     Value::Array("(sv)".into(), items)
+}
+
+/// The `org.systemd.property.NAME` annotations, runc's way: NAME is
+/// letters only, the value GVariant text (`true`, `'text'`, `uint64 5`,
+/// `['a', 'b']`; a bare number is an int32), and a `...Sec` property
+/// (lowercase letter before "Sec") is sent as `...USec`, in microseconds.
+pub fn from_annotations<'a>(
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<Vec<(String, Value)>, String> {
+    let mut out = Vec::new();
+    for (key, text) in annotations {
+        let Some(name) = key.strip_prefix("org.systemd.property.") else {
+            continue;
+        };
+        if name.len() < 3 || !name.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(format!(
+                "annotation {key}: invalid systemd property name {name:?}"
+            ));
+        }
+        let bad = |why: String| format!("annotation {key}={text} value parse error: {why}");
+        let mut value = gvariant(text.trim()).map_err(bad)?;
+        let mut name = name.to_string();
+        if let Some(stem) = name.strip_suffix("Sec")
+            && stem.ends_with(|c: char| c.is_ascii_lowercase())
+        {
+            let usec = match value {
+                Value::Byte(v) => u64::from(v).checked_mul(1_000_000),
+                Value::U32(v) => u64::from(v).checked_mul(1_000_000),
+                Value::U64(v) => v.checked_mul(1_000_000),
+                Value::I32(v) => u64::try_from(v).ok().and_then(|v| v.checked_mul(1_000_000)),
+                Value::I64(v) => u64::try_from(v).ok().and_then(|v| v.checked_mul(1_000_000)),
+                _ => None,
+            };
+            value = Value::U64(usec.ok_or_else(|| bad("not a number of seconds".into()))?);
+            name = format!("{stem}USec");
+        }
+        out.push((name, value));
+    }
+    // The same list whatever the map's order.
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The GVariant text forms systemd properties take.
+fn gvariant(text: &str) -> Result<Value, String> {
+    match text {
+        "true" => return Ok(Value::Bool(true)),
+        "false" => return Ok(Value::Bool(false)),
+        _ => {}
+    }
+    if let Some(s) = quoted(text) {
+        return Ok(Value::Str(s.to_string()));
+    }
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        let items = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(|i| quoted(i).map(|s| Value::Str(s.to_string())))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("only arrays of strings are supported")?;
+        return Ok(Value::Array("s".into(), items));
+    }
+    let (ty, num) = text.split_once(' ').unwrap_or(("int32", text));
+    let num = num.trim();
+    let int = |r: Result<Value, std::num::ParseIntError>| r.map_err(|e| format!("{num:?}: {e}"));
+    match ty {
+        "byte" => int(num.parse().map(Value::Byte)),
+        "int32" => int(num.parse().map(Value::I32)),
+        "uint32" => int(num.parse().map(Value::U32)),
+        "int64" => int(num.parse().map(Value::I64)),
+        "uint64" => int(num.parse().map(Value::U64)),
+        _ => Err(format!("unsupported GVariant value {text:?}")),
+    }
+}
+
+fn quoted(text: &str) -> Option<&str> {
+    let s = text
+        .strip_prefix('\'')
+        .and_then(|t| t.strip_suffix('\''))
+        .or_else(|| text.strip_prefix('"').and_then(|t| t.strip_suffix('"')))?;
+    (!s.contains(['\'', '"', '\\'])).then_some(s)
 }
 
 #[cfg(test)]
@@ -289,6 +376,49 @@ mod tests {
         let bad: LinuxResources =
             serde_json::from_value(serde_json::json!({"unified": {"memory.max": "lots"}})).unwrap();
         assert!(resources(&bad).is_err());
+    }
+
+    #[test]
+    fn annotations_are_properties_as_runc_reads_them() {
+        let a: std::collections::HashMap<String, String> = [
+            ("org.systemd.property.TimeoutStopUSec", "uint64 123456789"),
+            ("org.systemd.property.CollectMode", "'inactive-or-failed'"),
+            ("org.systemd.property.RuntimeMaxSec", "uint64 5"),
+            ("org.systemd.property.Wants", "['a.service', \"b.service\"]"),
+            ("org.systemd.property.SendSIGHUP", "true"),
+            ("org.systemd.property.Nice", "5"),
+            ("io.kubernetes.other", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let props = from_annotations(&a).unwrap();
+        let get = |n: &str| props.iter().find(|(p, _)| p == n).map(|(_, v)| v.clone());
+        assert_eq!(get("TimeoutStopUSec"), Some(Value::U64(123_456_789)));
+        assert_eq!(
+            get("CollectMode"),
+            Some(Value::Str("inactive-or-failed".into()))
+        );
+        assert_eq!(get("RuntimeMaxUSec"), Some(Value::U64(5_000_000)));
+        assert_eq!(get("SendSIGHUP"), Some(Value::Bool(true)));
+        assert_eq!(get("Nice"), Some(Value::I32(5)));
+        assert_eq!(get("Wants").map(|v| v.signature()), Some("as".to_string()));
+        assert_eq!(props.len(), 6);
+        for (k, v) in [
+            ("org.systemd.property.Bad-Name", "true"),
+            ("org.systemd.property.X", "true"),
+            ("org.systemd.property.Nice", "lots"),
+            ("org.systemd.property.Nice", "uint64 -1"),
+            ("org.systemd.property.RuntimeMaxSec", "'soon'"),
+            (
+                "org.systemd.property.RuntimeMaxSec",
+                "uint64 18446744073709551615",
+            ),
+            ("org.systemd.property.Wants", "[1, 2]"),
+        ] {
+            let one = std::collections::HashMap::from([(k.to_string(), v.to_string())]);
+            assert!(from_annotations(&one).is_err(), "{k}={v}");
+        }
     }
 
     #[test]

@@ -183,7 +183,13 @@ fn plan_cgroups(bundle: &spec::Bundle, id: &str, systemd: bool) -> Result<Box<dy
             bail!("systemd not running on this host, cannot use systemd cgroups manager");
         }
         let resources = linux.and_then(|l| l.resources().as_ref());
-        Box::new(SystemdManager::new(&Layout::detect()?, unit, resources)?)
+        let annotations = bundle.spec.annotations().as_ref();
+        Box::new(SystemdManager::new(
+            &Layout::detect()?,
+            unit,
+            resources,
+            annotations,
+        )?)
     } else {
         let path = crate::plan::cgroup_path::requested_path(asked, id)
             .map_err(|e| anyhow!("invalid configuration: {e}"))?;
