@@ -60,8 +60,8 @@ fn bundle_in(slice: &str, args: &[&str]) -> (Bundle, String) {
 }
 
 /// A created container in `slice` with `resources`: its bundle, id, unit
-/// and cgroup directory.
-fn created_in(slice: &str, resources: serde_json::Value) -> (Bundle, String, String, PathBuf) {
+/// and cgroup (below a hierarchy's root).
+fn created_in(slice: &str, resources: serde_json::Value) -> (Bundle, String, String, String) {
     let (mut b, id) = bundle_in(slice, &["sleep", "100"]);
     b.config["linux"]["resources"] = resources;
     b.save();
@@ -71,8 +71,45 @@ fn created_in(slice: &str, resources: serde_json::Value) -> (Bundle, String, Str
         "" => "/system.slice".to_string(),
         s => plan_path(s),
     };
-    let dir = PathBuf::from(format!("/sys/fs/cgroup{path}/{unit}"));
-    (b, id, unit, dir)
+    let rel = format!("{path}/{unit}");
+    (b, id, unit, rel)
+}
+
+/// Pure cgroup v2 (else systemd's hybrid layout: v1 controllers).
+fn v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The directory of cgroup `rel` in every hierarchy.
+fn dirs_of(rel: &str) -> Vec<PathBuf> {
+    if v2() {
+        return vec![PathBuf::from(format!("/sys/fs/cgroup{rel}"))];
+    }
+    std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| PathBuf::from(format!("{}{rel}", e.path().display())))
+        .collect()
+}
+
+/// A limit of cgroup `rel` by its v2 file name, read from that file or
+/// its v1 counterpart.
+fn limit(rel: &str, file: &str) -> String {
+    if v2() {
+        return read(Path::new(&format!("/sys/fs/cgroup{rel}")), file);
+    }
+    let (ctrl, v1) = match file {
+        "memory.max" => ("memory", "memory.limit_in_bytes"),
+        "pids.max" => ("pids", "pids.max"),
+        other => panic!("no v1 file for {other}"),
+    };
+    read(Path::new(&format!("/sys/fs/cgroup/{ctrl}{rel}")), v1)
+}
+
+/// The memory limit property systemd shows for the host's layout.
+fn memory_prop() -> &'static str {
+    if v2() { "MemoryMax" } else { "MemoryLimit" }
 }
 
 /// `a-b.slice` → `/a.slice/a-b.slice` (what the test expects, spelled out).
@@ -120,25 +157,35 @@ fn read(dir: &Path, file: &str) -> String {
         .to_string()
 }
 
-/// After delete: no unit loaded, no directory, nothing failed.
-fn assert_gone(unit: &str, dir: &Path) {
+/// What is left of scope `unit` at cgroup `rel`: the unit loaded, a
+/// directory, a failed unit; empty when nothing (systemd collects an
+/// emptied scope by itself, a moment later: waited for).
+fn left_of(unit: &str, rel: &str) -> Vec<String> {
+    let gone =
+        || show(unit, "LoadState") == "not-found" && !dirs_of(rel).iter().any(|d| d.exists());
     for _ in 0..200 {
-        if show(unit, "LoadState") == "not-found" && !dir.exists() {
+        if gone() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(
-        show(unit, "LoadState"),
-        "not-found",
-        "{unit} is still loaded"
-    );
-    assert!(!dir.exists(), "{} is still there", dir.display());
-    assert!(
-        !failed_units().contains(unit),
-        "{unit} failed: {}",
-        failed_units()
-    );
+    let mut left = Vec::new();
+    if show(unit, "LoadState") != "not-found" {
+        left.push(format!("unit {unit} ({})", show(unit, "ActiveState")));
+    }
+    for d in dirs_of(rel).into_iter().filter(|d| d.exists()) {
+        left.push(format!("cgroup {}", d.display()));
+    }
+    if failed_units().contains(unit) {
+        left.push(format!("failed unit {unit}"));
+    }
+    left
+}
+
+/// After delete: no unit loaded, no directory, nothing failed.
+fn assert_gone(unit: &str, rel: &str) {
+    let left = left_of(unit, rel);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// The scope lands exactly where the kubelet, CRI-O and cAdvisor compute
@@ -150,26 +197,27 @@ fn assert_gone(unit: &str, dir: &Path) {
 fn the_scope_is_where_callers_look_and_goes_with_delete() {
     require_systemd!();
     let limits = json!({"memory": {"limit": 64u64 << 20}, "pids": {"limit": 50}});
-    let (mut b, id, unit, dir) = created_in("hulltest-sub.slice", limits);
-    let rel = format!("/hulltest.slice/hulltest-sub.slice/{unit}");
+    let (mut b, id, unit, rel) = created_in("hulltest-sub.slice", limits);
+    assert_eq!(rel, format!("/hulltest.slice/hulltest-sub.slice/{unit}"));
     assert_eq!(show(&unit, "ControlGroup"), rel);
     assert_eq!(show(&unit, "ActiveState"), "active");
-    assert_eq!(dir, PathBuf::from(format!("/sys/fs/cgroup{rel}")));
+    // In every hierarchy (on v1, systemd's and those hull makes).
+    let in_scope = |text: &str| text.lines().all(|l| l.ends_with(&format!(":{rel}")));
     let pid = b.state(&id)["pid"].as_i64().unwrap();
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert_eq!(own.trim(), format!("0::{rel}"));
-    assert_eq!(read(&dir, "memory.max"), (64u64 << 20).to_string());
-    assert_eq!(show(&unit, "MemoryMax"), (64u64 << 20).to_string());
-    assert_eq!(read(&dir, "pids.max"), "50");
+    assert!(in_scope(&own), "{own}");
+    assert_eq!(limit(&rel, "memory.max"), (64u64 << 20).to_string());
+    assert_eq!(show(&unit, memory_prop()), (64u64 << 20).to_string());
+    assert_eq!(limit(&rel, "pids.max"), "50");
     assert_eq!(show(&unit, "TasksMax"), "50");
     b.ok(&["start", &id]);
     let out = b.ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
-    assert_eq!(out.trim(), format!("0::{rel}"), "exec'd process");
+    assert!(in_scope(&out), "exec'd process: {out}");
     // containerd passes the flag to every verb; it changes nothing there.
     sd(&b, &["kill", &id, "KILL"]);
     b.wait_status(&id, "stopped");
     b.ok(&["delete", &id]);
-    assert_gone(&unit, &dir);
+    assert_gone(&unit, &rel);
 
     let Some(_) = runc_bin() else { return };
     let rid = format!("rc{id}");
@@ -192,7 +240,7 @@ fn the_scope_is_where_callers_look_and_goes_with_delete() {
     let runit = format!("runc-{rid}.scope");
     let theirs = (
         show(&runit, "ControlGroup"),
-        show(&runit, "MemoryMax"),
+        show(&runit, memory_prop()),
         show(&runit, "TasksMax"),
     );
     runc_cmd(&b, &["delete", "--force", &rid]);
@@ -209,54 +257,106 @@ fn the_scope_is_where_callers_look_and_goes_with_delete() {
 /// Every limit file as the config asked, and still so after `systemctl
 /// daemon-reload` (systemd rewrites the controllers it manages from the
 /// unit's properties: swap, io weight, cpu quota and weight, memory
-/// high/min, cpusets, pids).
+/// high/min, cpusets, pids; on cgroup v1 also the device rules, which it
+/// opens up to "allow everything" without a device policy).
 #[test]
 fn limits_survive_a_daemon_reload() {
     require_systemd!();
-    let limits = json!({
+    let mut limits = json!({
         "memory": {"limit": 96u64 << 20, "reservation": 32u64 << 20, "swap": 96u64 << 20},
         "cpu": {"shares": 512, "quota": 12345, "period": 100000, "cpus": "0", "mems": "0"},
-        "pids": {"limit": 77},
-        "blockIO": {"weight": 500},
-        "unified": {"memory.high": "83886080", "memory.min": "4194304"}
+        "pids": {"limit": 77}
     });
-    let (b, id, unit, dir) = created_in("hulltest.slice", limits);
-    let files = [
-        ("memory.max", (96u64 << 20).to_string()),
-        ("memory.low", (32u64 << 20).to_string()),
-        ("memory.high", "83886080".to_string()),
-        ("memory.min", "4194304".to_string()),
-        // swap == memory: no swap at all.
-        ("memory.swap.max", "0".to_string()),
-        ("cpu.weight", "59".to_string()),
-        // The quota systemd can express (whole percents), as runc.
-        ("cpu.max", "13000 100000".to_string()),
-        ("cpuset.cpus", "0".to_string()),
-        ("cpuset.mems", "0".to_string()),
-        ("pids.max", "77".to_string()),
-    ];
-    let io = dir.join("io.weight").exists();
-    let snapshot = || {
-        let mut v: Vec<(String, String)> = files
+    // A v1 weight needs an I/O scheduler with weights (BFQ).
+    let v1_weight = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists());
+    if v2() || v1_weight {
+        limits["blockIO"] = json!({"weight": 500});
+    }
+    if v2() {
+        limits["unified"] = json!({"memory.high": "83886080", "memory.min": "4194304"});
+    }
+    let (b, id, unit, rel) = created_in("hulltest.slice", limits);
+    let at = |ctrl: &str, file: &str| {
+        let base = if v2() {
+            String::new()
+        } else {
+            format!("/{ctrl}")
+        };
+        PathBuf::from(format!("/sys/fs/cgroup{base}{rel}/{file}"))
+    };
+    let mb = |n: u64| (n << 20).to_string();
+    // (file, what the config asked; None: only unchanged by the reload)
+    let mut files: Vec<(PathBuf, Option<String>)> = if v2() {
+        vec![
+            (at("", "memory.max"), Some(mb(96))),
+            (at("", "memory.low"), Some(mb(32))),
+            (at("", "memory.high"), Some("83886080".into())),
+            (at("", "memory.min"), Some("4194304".into())),
+            // swap == memory: no swap at all.
+            (at("", "memory.swap.max"), Some("0".into())),
+            (at("", "cpu.weight"), Some("59".into())),
+            // The quota systemd can express (whole percents), as runc.
+            (at("", "cpu.max"), Some("13000 100000".into())),
+            (at("", "cpuset.cpus"), Some("0".into())),
+            (at("", "cpuset.mems"), Some("0".into())),
+            (at("", "pids.max"), Some("77".into())),
+            (at("", "io.weight"), Some("default 4950".into())),
+        ]
+    } else {
+        vec![
+            (at("memory", "memory.limit_in_bytes"), Some(mb(96))),
+            (at("memory", "memory.soft_limit_in_bytes"), Some(mb(32))),
+            (at("memory", "memory.memsw.limit_in_bytes"), Some(mb(96))),
+            (at("cpu,cpuacct", "cpu.shares"), Some("512".into())),
+            (at("cpu,cpuacct", "cpu.cfs_quota_us"), Some("13000".into())),
+            (
+                at("cpu,cpuacct", "cpu.cfs_period_us"),
+                Some("100000".into()),
+            ),
+            (at("cpuset", "cpuset.cpus"), Some("0".into())),
+            (at("cpuset", "cpuset.mems"), Some("0".into())),
+            (at("pids", "pids.max"), Some("77".into())),
+            (at("blkio", "blkio.bfq.weight"), Some("500".into())),
+            (at("devices", "devices.list"), None),
+        ]
+    };
+    // Files this kernel does not have (swap accounting, BFQ, io).
+    files.retain(|(f, _)| f.exists());
+    let snapshot = || -> Vec<String> {
+        files
             .iter()
-            .map(|(f, _)| (f.to_string(), read(&dir, f)))
-            .collect();
-        if io {
-            v.push(("io.weight".into(), read(&dir, "io.weight")));
-        }
-        v
+            .map(|(f, _)| {
+                let mut lines: Vec<String> = std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(String::from)
+                    .collect();
+                lines.sort();
+                format!("{}: {}", f.display(), lines.join(" | "))
+            })
+            .collect()
     };
     let before = snapshot();
     for (f, want) in &files {
-        assert_eq!(&read(&dir, f), want, "{f}");
+        if let Some(want) = want {
+            assert_eq!(
+                &std::fs::read_to_string(f).unwrap().trim(),
+                want,
+                "{}",
+                f.display()
+            );
+        }
     }
-    if io {
-        assert_eq!(read(&dir, "io.weight"), "default 4950");
+    if !v2() {
+        let list = std::fs::read_to_string(at("devices", "devices.list")).unwrap();
+        assert!(!list.contains("a *:*"), "devices: {list}");
     }
     reload();
     assert_eq!(snapshot(), before, "a daemon-reload changed the limits");
     b.ok(&["delete", "--force", &id]);
-    assert_gone(&unit, &dir);
+    assert_gone(&unit, &rel);
 }
 
 /// `org.systemd.property.*` annotations become the scope's properties
@@ -299,16 +399,16 @@ fn annotations_set_unit_properties() {
 fn update_goes_through_systemd_and_survives_a_reload() {
     require_systemd!();
     let limits = json!({"memory": {"limit": 64u64 << 20}, "pids": {"limit": 50}});
-    let (b, id, unit, dir) = created_in("hulltest.slice", limits);
+    let (b, id, unit, rel) = created_in("hulltest.slice", limits);
     b.ok(&["update", "--memory", "100000000", "--pids-limit", "60", &id]);
-    assert_eq!(read(&dir, "memory.max"), "99999744");
-    assert_eq!(show(&unit, "MemoryMax"), "100000000");
+    assert_eq!(limit(&rel, "memory.max"), "99999744");
+    assert_eq!(show(&unit, memory_prop()), "100000000");
     reload();
-    assert_eq!(read(&dir, "pids.max"), "60");
+    assert_eq!(limit(&rel, "pids.max"), "60");
     assert_eq!(show(&unit, "TasksMax"), "60");
-    assert_eq!(read(&dir, "memory.max"), "99999744");
+    assert_eq!(limit(&rel, "memory.max"), "99999744");
     b.ok(&["delete", "--force", &id]);
-    assert_gone(&unit, &dir);
+    assert_gone(&unit, &rel);
 }
 
 /// `run` in the foreground: the exit code is the process's, and the
@@ -323,10 +423,7 @@ fn run_reports_the_exit_code_and_leaves_no_unit() {
     let out = sd_run(&b, &id);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     let unit = format!("hull-{id}.scope");
-    assert_gone(
-        &unit,
-        &PathBuf::from(format!("/sys/fs/cgroup/system.slice/{unit}")),
-    );
+    assert_gone(&unit, &format!("/system.slice/{unit}"));
     assert!(!b.state_dir_exists(&id));
 }
 
@@ -388,7 +485,7 @@ fn a_missing_or_silent_bus_never_hangs_create() {
     require_systemd!();
     let (b, id) = bundle_in("hulltest.slice", &["sleep", "100"]);
     let unit = format!("hull-{id}.scope");
-    let dir = PathBuf::from(format!("/sys/fs/cgroup/hulltest.slice/{unit}"));
+    let rel = format!("/hulltest.slice/{unit}");
     let create_with = |bus: &str| {
         output_of(
             b.cmd()
@@ -407,7 +504,7 @@ fn a_missing_or_silent_bus_never_hangs_create() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(show(&unit, "ActiveState"), "active");
     b.ok(&["delete", "--force", &id]);
-    assert_gone(&unit, &dir);
+    assert_gone(&unit, &rel);
 
     // Accepts (the backlog does) and never says a word.
     let sock = b.dir.join("silent-bus");
@@ -420,7 +517,7 @@ fn a_missing_or_silent_bus_never_hangs_create() {
     assert!(err.contains("no answer from the bus in time"), "{err}");
     assert!(took < std::time::Duration::from_secs(60), "took {took:?}");
     assert!(!b.state_dir_exists(&id));
-    assert_gone(&unit, &dir);
+    assert_gone(&unit, &rel);
 }
 
 /// How many times `hull create` (not its children) calls each of `calls`.
@@ -472,7 +569,7 @@ fn create_killed_at_each_bus_step_leaves_nothing_after_delete_force() {
     }
     let (b, id) = bundle_in("hulltest.slice", &["sleep", "100"]);
     let unit = format!("hull-{id}.scope");
-    let dir = PathBuf::from(format!("/sys/fs/cgroup/hulltest.slice/{unit}"));
+    let rel = format!("/hulltest.slice/{unit}");
     let counts = call_counts(&b, &id, "connect,write,read");
     assert!(
         counts.iter().any(|(c, n)| c == "connect" && *n >= 1),
@@ -496,22 +593,7 @@ fn create_killed_at_each_bus_step_leaves_nothing_after_delete_force() {
             if b.state_dir_exists(&id) {
                 left.push("state directory".to_string());
             }
-            // systemd collects an emptied scope by itself, a moment later.
-            for _ in 0..100 {
-                if show(&unit, "LoadState") == "not-found" && !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            if show(&unit, "LoadState") != "not-found" {
-                left.push(format!("unit {unit} ({})", show(&unit, "ActiveState")));
-            }
-            if dir.exists() {
-                left.push(format!("cgroup {}", dir.display()));
-            }
-            if failed_units().contains(&unit) {
-                left.push("a failed unit".to_string());
-            }
+            left.extend(left_of(&unit, &rel));
             if !left.is_empty() {
                 failures.push(format!("killed at {call} #{k}: {}", left.join("; ")));
             }
@@ -520,7 +602,7 @@ fn create_killed_at_each_bus_step_leaves_nothing_after_delete_force() {
     // The id is free again.
     create(&b, &id);
     b.ok(&["delete", "--force", &id]);
-    assert_gone(&unit, &dir);
+    assert_gone(&unit, &rel);
     eprintln!("{killed} of the kill points killed create: {counts:?}");
     assert!(killed > 3, "the fault injector did not kill hull");
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -22,6 +22,11 @@ for d in /payload/files/*; do
   mkdir -p "$t" && mount --bind "$d" "$t" || fail "cannot bind $t"
 done
 echo "HULL-VM: kernel $(uname -r), $(systemctl --version | head -n 1), up $(cut -d' ' -f1 /proc/uptime)s"
-echo "HULL-VM: system $(systemctl is-system-running 2>&1); cgroup.controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  layout="cgroup v2, controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+else
+  layout="hybrid, v1: $(grep -o 'cgroup [^ ]* [^ ]*' /proc/mounts | awk '{ printf "%s ", $2 }')"
+fi
+echo "HULL-VM: system $(systemctl is-system-running 2>&1); $layout"
 sh /payload/run-tests.sh /payload/hull-vm.env /payload/hull-vm.tests
 halt_vm

@@ -7,7 +7,8 @@
 #
 # usage: integration/vm/systemd.sh HULL_BINARY TEST_BINARY...
 # Environment: as cgroupv2.sh (VM_TEST_ARGS, VM_EXTRA, VM_TIMEOUT, VM_MEM,
-# VM_CPUS, VM_ACCEL), VM_DIR defaults to <repo>/build/vm-systemd.
+# VM_CPUS, VM_ACCEL), VM_DIR defaults to <repo>/build/vm-systemd;
+# VM_CGROUP=hybrid boots systemd's v1 (hybrid) layout instead of pure v2.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,7 +52,14 @@ build_payload() {
 boot_systemd() {
   local log=$VM_DIR/console.log
   local append="root=/dev/vda rw console=ttyS0 panic=-1 quiet loglevel=3 mitigations=off"
-  append+=" systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.show_status=0 fsck.mode=skip"
+  # VM_CGROUP=hybrid: systemd's legacy layout (v1 controllers, cgroup2 at
+  # /sys/fs/cgroup/unified for its own tracking).
+  if [[ ${VM_CGROUP:-v2} == hybrid ]]; then
+    append+=" systemd.unified_cgroup_hierarchy=0"
+  else
+    append+=" systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all"
+  fi
+  append+=" systemd.show_status=0 fsck.mode=skip"
   say "booting $image under qemu ($VM_ACCEL, ${VM_CPUS} vCPU, ${VM_MEM} MiB, timeout ${VM_TIMEOUT}s); console: $log"
   local start=$SECONDS rc firmware=()
   [[ -f /usr/share/qemu/qboot.rom ]] && firmware=(-bios /usr/share/qemu/qboot.rom)

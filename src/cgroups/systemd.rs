@@ -41,6 +41,31 @@ fn managed_by_systemd(controllers: &str) -> bool {
         .any(|c| c.starts_with("name=") || SYSTEMD_V1.contains(&c))
 }
 
+/// Whether systemd drives the controllers through cgroup v1 here (a v1 or
+/// hybrid host: its v1 hierarchies hold the memory and cpu controllers).
+fn legacy(layout: &Layout) -> bool {
+    layout
+        .v1
+        .iter()
+        .any(|h| h.controllers.iter().any(|c| c == "memory" || c == "cpu"))
+}
+
+/// The scope's limit properties: on cgroup v1 also the device policy
+/// (systemd opens the device controller up whenever it re-realizes a
+/// delegated v1 scope without one).
+fn limits(res: &LinuxResources, legacy: bool) -> Result<Vec<Prop>> {
+    if !legacy {
+        return systemd_props::resources(res).map_err(CgroupError::Invalid);
+    }
+    let mut props = systemd_props::legacy_resources(res);
+    let rules = super::devices::rules(res.devices().as_deref().unwrap_or(&[]));
+    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+    props.extend(
+        systemd_props::legacy_devices(&rules, &proc_devices).map_err(CgroupError::Invalid)?,
+    );
+    Ok(props)
+}
+
 /// A connection to systemd's manager: the system bus, or, when the bus
 /// daemon is down, systemd's own socket (root only; it needs no `Hello`
 /// and sends every signal).
@@ -209,6 +234,8 @@ pub struct SystemdManager {
     /// Those the config's `org.systemd.property.*` annotations ask for
     /// (after the others: they win).
     asked: Vec<(String, Value)>,
+    /// systemd drives the controllers through cgroup v1 here.
+    legacy: bool,
     systemd: Option<Systemd>,
     /// The init's pid and the serial of the StartTransientUnit call.
     started: Option<(i32, u32)>,
@@ -228,15 +255,15 @@ impl SystemdManager {
         };
         let mut fs = FsManager::new(layout, &unit.path)?;
         fs.set_systemd_unit(&unit.name);
-        let props = match resources {
-            Some(r) => systemd_props::resources(r).map_err(CgroupError::Invalid)?,
-            None => Vec::new(),
-        };
+        let legacy = legacy(layout);
+        let empty = LinuxResources::default();
+        let props = limits(resources.unwrap_or(&empty), legacy)?;
         Ok(SystemdManager {
             fs,
             unit,
             props,
             asked,
+            legacy,
             systemd: None,
             started: None,
         })
@@ -305,6 +332,7 @@ impl SystemdManager {
             &format!("hull container {}", self.unit.name),
             &self.unit.slice,
             id,
+            self.legacy,
         );
         let name = self.unit.name.clone();
         let props = systemd_props::as_dbus(
@@ -452,7 +480,11 @@ pub fn as_systemd_writes(r: &LinuxResources) -> LinuxResources {
 /// unit's properties first (the files are written after, through
 /// cgroupfs, from `as_systemd_writes`).
 pub fn update_unit(unit: &str, resources: &LinuxResources) -> Result<()> {
-    let props = systemd_props::resources(resources).map_err(CgroupError::Invalid)?;
+    let props = if legacy(&Layout::detect()?) {
+        systemd_props::legacy_resources(resources)
+    } else {
+        systemd_props::resources(resources).map_err(CgroupError::Invalid)?
+    };
     if props.is_empty() {
         return Ok(());
     }

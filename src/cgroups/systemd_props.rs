@@ -14,7 +14,9 @@ pub type Prop = (&'static str, Value);
 
 /// What every scope gets: the slice, delegation of its subtree, the
 /// process, no implicit dependencies, and accounting on.
-pub fn base(description: &str, slice: &str, pid: u32) -> Vec<Prop> {
+/// `legacy`: systemd drives the controllers through cgroup v1 (a v1 or
+/// hybrid host), where I/O accounting has its v1 name.
+pub fn base(description: &str, slice: &str, pid: u32, legacy: bool) -> Vec<Prop> {
     vec![
         ("Description", Value::Str(description.into())),
         ("Slice", Value::Str(slice.into())),
@@ -23,9 +25,117 @@ pub fn base(description: &str, slice: &str, pid: u32) -> Vec<Prop> {
         ("DefaultDependencies", Value::Bool(false)),
         ("MemoryAccounting", Value::Bool(true)),
         ("CPUAccounting", Value::Bool(true)),
-        ("IOAccounting", Value::Bool(true)),
+        (
+            if legacy {
+                "BlockIOAccounting"
+            } else {
+                "IOAccounting"
+            },
+            Value::Bool(true),
+        ),
         ("TasksAccounting", Value::Bool(true)),
     ]
+}
+
+/// The resource properties on a host where systemd drives cgroup v1: the
+/// limits it rewrites there, in their v1 forms (runc's v1 list).
+pub fn legacy_resources(res: &LinuxResources) -> Vec<Prop> {
+    let mut out = Vec::new();
+    if let Some(l) = res
+        .memory()
+        .as_ref()
+        .and_then(|m| m.limit())
+        .filter(|&l| l != 0)
+    {
+        out.push(("MemoryLimit", Value::U64(limit(l))));
+    }
+    if let Some(c) = res.cpu() {
+        if let Some(s) = c.shares().filter(|&s| s != 0) {
+            out.push(("CPUShares", Value::U64(s)));
+        }
+        cpu_quota(c, &mut out);
+    }
+    tasks_max(res, &mut out);
+    if let Some(w) = blkio_weight(res) {
+        out.push(("BlockIOWeight", Value::U64(u64::from(w))));
+    }
+    out
+}
+
+/// The device rules as systemd's v1 device policy: without one, systemd
+/// writes "allow everything" whenever it re-realizes a delegated scope.
+/// `proc_devices` is /proc/devices (the names systemd knows a major by).
+/// Deny-all with exceptions becomes `DevicePolicy=strict` and a
+/// `DeviceAllow` per exception; what systemd cannot name (a wildcard
+/// major with a fixed minor, a major without a name) is left out, so a
+/// reload can only take access away, never give it. Allow-all is every
+/// char and block device; deny rules under it cannot be said to systemd
+/// (a reload would lift them): refused.
+pub fn legacy_devices(
+    rules: &[super::devices::Rule],
+    proc_devices: &str,
+) -> Result<Vec<Prop>, String> {
+    let mut st = super::devices::V1State::default();
+    for r in rules {
+        st.apply(r);
+    }
+    let strict = |allow: Vec<Value>| {
+        vec![
+            ("DevicePolicy", Value::Str("strict".into())),
+            ("DeviceAllow", Value::Array("(ss)".into(), allow)),
+        ]
+    };
+    let entry = |path: &str, access: &str| {
+        Value::Struct(vec![Value::Str(path.into()), Value::Str(access.into())])
+    };
+    if st.allow_all {
+        if !st.exceptions.is_empty() {
+            return Err("linux.resources.devices: deny rules under \"allow all\" cannot be kept by systemd on cgroup v1 (a daemon-reload would lift them); use the cgroupfs driver".into());
+        }
+        return Ok(strict(vec![
+            entry("char-*", "rwm"),
+            entry("block-*", "rwm"),
+        ]));
+    }
+    let mut allow = Vec::new();
+    for ((typ, major, minor), access) in &st.exceptions {
+        let kind = match typ {
+            'c' => "char",
+            'b' => "block",
+            _ => continue,
+        };
+        let path = match (major, minor) {
+            (None, None) => format!("{kind}-*"),
+            (Some(ma), Some(mi)) => format!("/dev/{kind}/{ma}:{mi}"),
+            (Some(ma), None) => match device_group(proc_devices, kind, *ma) {
+                Some(name) => format!("{kind}-{name}"),
+                None => continue,
+            },
+            (None, Some(_)) => continue,
+        };
+        let access: String = "rwm".chars().filter(|c| access.contains(c)).collect();
+        allow.push(entry(&path, &access));
+    }
+    Ok(strict(allow))
+}
+
+/// The driver name of a major in /proc/devices' "Character devices:" or
+/// "Block devices:" section.
+fn device_group(proc_devices: &str, kind: &str, major: i64) -> Option<String> {
+    let header = if kind == "char" {
+        "Character devices:"
+    } else {
+        "Block devices:"
+    };
+    proc_devices
+        .split("\n\n")
+        .find(|sec| sec.trim_start().starts_with(header))?
+        .lines()
+        .skip(1)
+        .find_map(|l| {
+            let (n, name) = l.trim().split_once(' ')?;
+            (n.parse::<i64>().ok()? == major).then(|| name.trim().to_string())
+        })
 }
 
 /// systemd's "infinity" for the u64 limits.
@@ -60,17 +170,10 @@ pub fn resources(res: &LinuxResources) -> Result<Vec<Prop>, String> {
     if let Some(c) = res.cpu() {
         cpu(c, &mut out)?;
     }
-    if let Some(p) = res.pids().as_ref().filter(|p| p.limit() != 0) {
-        out.push(("TasksMax", Value::U64(limit(p.limit()))));
-    }
+    tasks_max(res, &mut out);
     // systemd writes io.weight whenever it realizes the unit (100 unless
     // told): the weight hull writes must be the property.
-    if let Some(w) = res
-        .block_io()
-        .as_ref()
-        .and_then(|b| b.weight())
-        .filter(|&w| w != 0)
-    {
+    if let Some(w) = blkio_weight(res) {
         out.push(("IOWeight", Value::U64(super::v2::blkio_to_io_weight(w))));
     }
     if let Some(u) = res.unified() {
@@ -150,6 +253,32 @@ fn cpu(c: &oci_spec::runtime::LinuxCpu, out: &mut Vec<Prop>) -> Result<(), Strin
     if let Some(s) = c.shares().filter(|&s| s != 0) {
         out.push(("CPUWeight", Value::U64(super::v2::shares_to_weight(s))));
     }
+    cpu_quota(c, out);
+    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+        out.push(("AllowedCPUs", bitmask(cpus)?));
+    }
+    if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+        out.push(("AllowedMemoryNodes", bitmask(mems)?));
+    }
+    Ok(())
+}
+
+/// pids.limit as TasksMax (0 leaves it alone, as the cgroupfs driver).
+fn tasks_max(res: &LinuxResources, out: &mut Vec<Prop>) {
+    if let Some(p) = res.pids().as_ref().filter(|p| p.limit() != 0) {
+        out.push(("TasksMax", Value::U64(limit(p.limit()))));
+    }
+}
+
+fn blkio_weight(res: &LinuxResources) -> Option<u16> {
+    res.block_io()
+        .as_ref()
+        .and_then(|b| b.weight())
+        .filter(|&w| w != 0)
+}
+
+/// The CPU quota and its period (the same properties on v1 and v2).
+fn cpu_quota(c: &oci_spec::runtime::LinuxCpu, out: &mut Vec<Prop>) {
     let period = c.period().unwrap_or(0);
     if period != 0 {
         out.push(("CPUQuotaPeriodUSec", Value::U64(period)));
@@ -161,13 +290,6 @@ fn cpu(c: &oci_spec::runtime::LinuxCpu, out: &mut Vec<Prop>) -> Result<(), Strin
             Value::U64(quota_per_sec(quota, period)),
         ));
     }
-    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-        out.push(("AllowedCPUs", bitmask(cpus)?));
-    }
-    if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-        out.push(("AllowedMemoryNodes", bitmask(mems)?));
-    }
-    Ok(())
 }
 
 /// runc's CPUQuotaPerSecUSec: the quota per second of CPU, rounded up to
@@ -313,6 +435,12 @@ mod tests {
         ("MemoryAccounting", "b"),
         ("CPUAccounting", "b"),
         ("IOAccounting", "b"),
+        ("BlockIOAccounting", "b"),
+        ("MemoryLimit", "t"),
+        ("CPUShares", "t"),
+        ("BlockIOWeight", "t"),
+        ("DevicePolicy", "s"),
+        ("DeviceAllow", "a(ss)"),
         ("TasksAccounting", "b"),
         ("MemoryMax", "t"),
         ("MemoryLow", "t"),
@@ -338,9 +466,16 @@ mod tests {
             "unified": {"memory.high": "max", "memory.min": "4096"}
         }))
         .unwrap();
-        let mut props = base("hull container", "system.slice", 1);
+        let mut props = base("hull container", "system.slice", 1, false);
         props.extend(resources(&res).unwrap());
-        assert_eq!(props.len(), SYSTEMD_SIGNATURES.len());
+        let v2 = props.len();
+        props.extend(base("hull container", "system.slice", 1, true));
+        props.extend(legacy_resources(&res));
+        props.extend(legacy_devices(&super::super::devices::rules(&[]), "").unwrap());
+        let mut names: Vec<&str> = props.iter().map(|(n, _)| *n).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SYSTEMD_SIGNATURES.len(), "{names:?}");
         for (name, v) in &props {
             let want = SYSTEMD_SIGNATURES.iter().find(|(n, _)| n == name);
             assert_eq!(
@@ -349,6 +484,7 @@ mod tests {
                 "{name}"
             );
         }
+        let props = &props[..v2];
         let swap = props.iter().find(|(n, _)| *n == "MemorySwapMax").unwrap();
         assert_eq!(swap.1, Value::U64(1 << 30), "v2 swap = swap - memory");
         let weight = props.iter().find(|(n, _)| *n == "CPUWeight").unwrap();
@@ -419,6 +555,56 @@ mod tests {
             let one = std::collections::HashMap::from([(k.to_string(), v.to_string())]);
             assert!(from_annotations(&one).is_err(), "{k}={v}");
         }
+    }
+
+    #[test]
+    fn v1_device_rules_become_a_strict_policy() {
+        let proc_devices =
+            "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  8 sd\n";
+        let spec: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+            serde_json::from_value(serde_json::json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "b", "major": 8, "access": "r"},
+                {"allow": true, "type": "c", "minor": 3, "access": "r"}
+            ]))
+            .unwrap();
+        let props = legacy_devices(&super::super::devices::rules(&spec), proc_devices).unwrap();
+        assert_eq!(props[0], ("DevicePolicy", Value::Str("strict".into())));
+        let Value::Array(sig, allow) = &props[1].1 else {
+            panic!()
+        };
+        assert_eq!(sig, "(ss)");
+        let allow: Vec<String> = allow
+            .iter()
+            .map(|v| match v {
+                Value::Struct(f) => {
+                    format!("{} {}", f[0].as_str().unwrap(), f[1].as_str().unwrap())
+                }
+                _ => panic!(),
+            })
+            .collect();
+        assert!(allow.contains(&"block-sd r".to_string()), "{allow:?}");
+        assert!(allow.contains(&"char-pts rwm".to_string()), "{allow:?}");
+        assert!(
+            allow.contains(&"/dev/char/1:3 rwm".to_string()),
+            "{allow:?}"
+        );
+        assert!(allow.contains(&"char-* m".to_string()), "{allow:?}");
+        // "c *:3" has no systemd name: left out (less access, never more).
+        assert!(
+            !allow
+                .iter()
+                .any(|a| a.contains(":3 r") && a.starts_with("char-"))
+        );
+        let all: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
+            serde_json::from_value(serde_json::json!([{"allow": true, "access": "rwm"}])).unwrap();
+        let all = legacy_devices(&super::super::devices::rules(&all), proc_devices).unwrap();
+        assert_eq!(all.len(), 2, "char-* and block-*: {all:?}");
+        let but: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_value(
+            serde_json::json!([{"allow": true, "access": "rwm"}, {"allow": false, "type": "c", "major": 4, "minor": 1, "access": "rwm"}]),
+        )
+        .unwrap();
+        assert!(legacy_devices(&super::super::devices::rules(&but), proc_devices).is_err());
     }
 
     #[test]
