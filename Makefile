@@ -17,7 +17,7 @@ STATIC = RUSTFLAGS="$(RUSTFLAGS) -C target-feature=+crt-static \
 HULL := target/$(TARGET)/release/hull
 BUNDLE := build/bundle
 
-.PHONY: all deps build demo shell test test-cgroupv2 test-systemd test-clients bench bench-systemd lint fmt clean \
+.PHONY: all deps build demo shell test test-cgroupv2 test-systemd test-systemd-clients test-clients bench bench-systemd lint fmt clean \
 	man install uninstall deb test-packaging fuzz soak
 
 PREFIX ?= /usr/local
@@ -77,6 +77,16 @@ bench-systemd: deps build
 	VM_TIMEOUT=3600 VM_TEST_ARGS="$(if $(QUICK),--quick)" \
 	VM_EXTRA="$(CURDIR)/integration/bench.py $(CURDIR)/integration/mkbundle.sh" \
 	integration/vm/systemd.sh $(HULL) integration/vm/systemd-bench.sh
+
+# The callers in their systemd configurations (podman's systemd cgroup
+# manager, containerd's SystemdCgroup, Docker's systemd driver) in the
+# systemd lane: integration/clients with CLIENTS_CGROUP=systemd.
+# SCENARIOS picks some (e.g. "podman/run_rm ctr"), RUNTIME=runc runs the
+# same with Debian's runc.
+test-systemd-clients: deps build
+	VM_MEM=4096 VM_TIMEOUT=3600 VM_TEST_ARGS="$(SCENARIOS)" CLIENTS_RUNTIME=$(or $(RUNTIME),hull) \
+	VM_EXTRA="$(CURDIR)/integration/clients" \
+	integration/vm/systemd.sh $(HULL) integration/vm/clients-guest.sh
 
 # hull driven by podman+conmon, containerd+ctr, containerd's CRI plugin and
 # Docker Engine (integration/clients/run.sh). RUNTIME=runc runs the same

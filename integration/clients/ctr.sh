@@ -2,7 +2,9 @@
 # shellcheck disable=SC2016 # in-container scripts are single-quoted on purpose
 # containerd 1.6 driven with ctr: a private containerd (own root, state,
 # socket and config, CRI plugin off) whose runc v2 shim runs the runtime
-# under test (`ctr run --runc-binary`, with a private --runc-root).
+# under test (`ctr run --runc-binary`, with a private --runc-root; with
+# CLIENTS_CGROUP=systemd also --runc-systemd-cgroup and a slice:prefix:name
+# cgroup).
 CD_DIR=$CLIENTS_WORK/ctr
 RT_ROOTS=$CD_DIR/runtime-root
 NS=hull-clients
@@ -15,7 +17,15 @@ cr() {
 
 # cr_run ARGS...: ctr run with the runtime under test.
 cr_run() {
-  cr run --runc-binary "$RT_CMD" --runc-root "$RT_ROOTS" --fifo-dir "$CD_DIR/fifo" "$@"
+  local sd=() a prev=
+  if [[ "$CLIENTS_CGROUP" == systemd ]]; then
+    # The container id follows the image; its scope is ctr-<id>.scope.
+    for a in "$@"; do
+      [[ "$prev" == "$IMG" ]] && sd=(--runc-systemd-cgroup --cgroup "system.slice:ctr:$a") && break
+      prev=$a
+    done
+  fi
+  cr run --runc-binary "$RT_CMD" --runc-root "$RT_ROOTS" --fifo-dir "$CD_DIR/fifo" "${sd[@]}" "$@"
 }
 
 # cr_detach ID ARGS...: a detached task whose output goes to $SCEN_DIR/ID.log.
@@ -280,4 +290,18 @@ t_oom_event() {
   sleep 0.2
   expect_eq "exit code" "$(rc_of cr_run --rm --memory-limit 33554432 "$IMG" "$id" sh -c "$MEMORY_HOG")" 137
   wait_for "the OOM event" 10 grep -q "/tasks/oom.*$id" "$SCEN_DIR/events"
+}
+
+# The systemd driver (`SystemdCgroup = true` in containerd's runc options):
+# the scope ctr-ID.scope in system.slice, gone with the task.
+t_systemd_scope() {
+  id=$(new_name scope) && track "$id"
+  cr_detach "$id" sleep 1000
+  wait_for "task to run" 10 status_is "$id" RUNNING
+  expect_scope "ctr-$id.scope" "$(task_pid "$id")" "/system.slice/ctr-$id.scope"
+  cr task kill --signal SIGKILL "$id"
+  wait_for "task to stop" 10 status_is "$id" STOPPED
+  cr task delete "$id"
+  cr containers delete "$id"
+  expect_scope_gone "ctr-$id.scope"
 }

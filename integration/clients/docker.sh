@@ -44,6 +44,13 @@ dk_wait_log() { # ID REGEX
   wait_for "'$2' in the logs of $1" 20 sh -c "$DOCKER logs $1 2>&1 | grep -qE '$2'"
 }
 
+# The containers' parent: a cgroup, or with the systemd driver a slice.
+if [[ "$CLIENTS_CGROUP" == systemd ]]; then
+  DK_PARENT=hull-clients-docker.slice
+else
+  DK_PARENT=/hull-clients-docker
+fi
+
 suite_setup() {
   mkdir -p "$DK_DIR/data" "$RT_ROOTS" "$DOCKER_CONFIG"
   echo "{\"deprecated-key-path\": \"$DK_DIR/key.json\"}" >"$DK_DIR/daemon.json"
@@ -52,7 +59,7 @@ suite_setup() {
     --data-root "$DK_DIR/data" --exec-root "$DK_DIR/exec" --pidfile "$DK_DIR/dockerd.pid" \
     --host "unix://$DK_DIR/docker.sock" --bridge none --iptables=false --ip6tables=false \
     --ip-forward=false --ip-masq=false --userland-proxy=false --storage-driver overlay2 \
-    --exec-opt native.cgroupdriver=cgroupfs --cgroup-parent /hull-clients-docker \
+    --exec-opt "native.cgroupdriver=$CLIENTS_CGROUP" --cgroup-parent "$DK_PARENT" \
     --add-runtime "$DK_RUNTIME=$RT_CMD" --default-runtime "$DK_RUNTIME"
   wait_for "dockerd on $DK_DIR/docker.sock" 60 dk version
   dk load --quiet --input "$IMAGES_TAR"
@@ -335,4 +342,15 @@ t_volumes() {
   dk_run --rm -v "$vol:/v" "$IMG" sh -c 'echo kept >/v/f'
   expect_eq "named volume kept" "$(dk_run --rm -v "$vol:/v" "$IMG" cat /v/f)" kept
   dk volume rm "$vol"
+}
+
+# The systemd driver (Docker's default on cgroup v2): the scope
+# docker-ID.scope in the --cgroup-parent slice, expanded as systemd does.
+t_systemd_scope() {
+  id=$(dk_run -d "$IMG" sleep 1000)
+  pid=$(state "$id" '{{.State.Pid}}')
+  expect_scope "docker-$id.scope" "$pid" \
+    "/hull.slice/hull-clients.slice/hull-clients-docker.slice/docker-$id.scope"
+  dk rm --force "$id"
+  expect_scope_gone "docker-$id.scope"
 }

@@ -250,3 +250,21 @@ start_containerd() {
   start_daemon "$dir/containerd.pid" "$dir/containerd.log" "$@" containerd --config "$dir/config.toml"
   wait_for "containerd on $dir/containerd.sock" 30 ctr --address "$dir/containerd.sock" version
 }
+
+# --- the systemd cgroup driver (CLIENTS_CGROUP=systemd) ----------------------
+
+# expect_scope UNIT PID CGROUP: the container's scope is active, at the
+# cgroup the caller computes (CGROUP), and it is where the container's init
+# PID is, as systemd reports it (`systemctl show -p ControlGroup`).
+expect_scope() {
+  expect_eq "$1 state" "$(systemctl show -p ActiveState --value "$1")" active
+  expect_eq "$1 ControlGroup" "$(systemctl show -p ControlGroup --value "$1")" "$3"
+  expect_eq "cgroup of the container's init" "$(sed -n 's/^0:://p' "/proc/$2/cgroup")" "$3"
+}
+
+# expect_scope_gone UNIT: after the caller removed the container, its scope
+# is gone and no unit failed.
+expect_scope_gone() {
+  wait_for "$1 to go" 10 sh -c "[ \"\$(systemctl show -p LoadState --value $1)\" = not-found ]"
+  expect_eq "failed units" "$(systemctl list-units --failed --plain --no-legend)" ""
+}

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2016 # in-container scripts are single-quoted on purpose
 # podman 4.3 + conmon 2.1.6 driving the runtime under test, on private
-# storage, run and tmp dirs, cgroupfs, file events and no network. podman's
+# storage, run and tmp dirs, file events and no network, with the cgroup
+# driver CLIENTS_CGROUP (systemd: podman's default on a systemd host). podman's
 # runtime wrapper also adds the runtime's private --root, because `podman
 # --runtime-flag` is not passed to the cleanup process conmon starts (the
 # runtime state would leak with any runtime).
@@ -16,7 +17,7 @@ export CONTAINERS_STORAGE_CONF=$PM_DIR/storage.conf
 export CONTAINERS_REGISTRIES_CONF=$PM_DIR/registries.conf
 # One string, so that script(1) can run podman on a terminal.
 PODMAN="podman --root $PM_DIR/root --runroot $PM_DIR/runroot --tmpdir $PM_DIR/tmp \
---runtime $PM_DIR/bin/$RT_NAME --cgroup-manager=cgroupfs --events-backend=file"
+--runtime $PM_DIR/bin/$RT_NAME --cgroup-manager=$CLIENTS_CGROUP --events-backend=file"
 
 pm() {
   # shellcheck disable=SC2086 # PODMAN is a command line
@@ -62,7 +63,7 @@ default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
 netns = "none"
 log_driver = "k8s-file"
 [engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = "$CLIENTS_CGROUP"
 events_logger = "file"
 events_logfile_path = "$PM_DIR/events.log"
 lock_type = "file"
@@ -403,4 +404,14 @@ t_bad_command() {
   out=$(pm_run --rm "$IMG" /etc/passwd 2>&1) && rc=0 || rc=$?
   expect_eq "exit code for a file that is not executable" "$rc" 126
   expect_match "error" "$out" "[Pp]ermission denied"
+}
+
+# The systemd driver (podman's default on a systemd host): the container's
+# scope is machine.slice/libpod-ID.scope, and goes with the container.
+t_systemd_scope() {
+  id=$(pm_run -d "$IMG" sleep 1000)
+  pid=$(state "$id" '{{.State.Pid}}')
+  expect_scope "libpod-$id.scope" "$pid" "/machine.slice/libpod-$id.scope"
+  pm rm --force --time 0 "$id"
+  expect_scope_gone "libpod-$id.scope"
 }

@@ -7,6 +7,9 @@
 #   RUNTIME=hull (default)|runc|crun   the runtime the callers drive
 #   HULL=PATH                          hull's binary (./target/$(rustc host triple)/release/hull, as make builds it)
 #   REPEAT=N                           run each scenario N times (flake hunting)
+#   CLIENTS_CGROUP=cgroupfs (default)|systemd   the callers' cgroup driver
+#                                      (systemd: on a host where it is PID 1)
+#   CLIENTS_NO_INSTALL=1               install nothing (a machine without network)
 # One line per scenario (ok, XFAIL, XPASS, FAIL) and a summary; exits
 # non-zero on any FAIL or XPASS. What hull is known to lack is marked, with
 # the reason, in ./xfail; the marks apply to hull only.
@@ -48,12 +51,20 @@ for arg in "${args[@]}"; do
   selected[$suite]+="$glob "
 done
 
-export CLIENTS_HERE=$here CLIENTS_BUILD=$repo/build/clients RT_NAME RT_BIN
+CLIENTS_CGROUP=${CLIENTS_CGROUP:-cgroupfs}
+case $CLIENTS_CGROUP in
+cgroupfs | systemd) ;;
+*)
+  echo "CLIENTS_CGROUP must be cgroupfs or systemd, not '$CLIENTS_CGROUP'" >&2
+  exit 2
+  ;;
+esac
+export CLIENTS_HERE=$here CLIENTS_BUILD=$repo/build/clients RT_NAME RT_BIN CLIENTS_CGROUP
 export CLIENTS_LOGS=$CLIENTS_BUILD/logs
 export IMG=localhost/clients/busybox:1 PAUSE_IMG=localhost/clients/pause:1
 export IMAGES_TAR=$CLIENTS_BUILD/images.tar
 
-"$here/deps.sh" ${selected[cri]+--cri}
+[[ -n "${CLIENTS_NO_INSTALL:-}" ]] || "$here/deps.sh" ${selected[cri]+--cri}
 mkdir -p "$CLIENTS_BUILD"
 rm -rf "$CLIENTS_LOGS"
 python3 "$here/mkimage.py" /bin/busybox "$IMAGES_TAR"
@@ -83,7 +94,7 @@ touch "$CLIENTS_WORK/results"
 export RT_CMD=$CLIENTS_WORK/bin/$RT_NAME
 make_runtime_wrapper "$RT_CMD"
 
-echo "clients: $RT_NAME = $RT_BIN ($("$RT_BIN" --version 2>&1 | head -n1)); logs in $CLIENTS_LOGS"
+echo "clients: cgroup driver $CLIENTS_CGROUP; $RT_NAME = $RT_BIN ($("$RT_BIN" --version 2>&1 | head -n1)); logs in $CLIENTS_LOGS"
 start=$SECONDS
 for suite in "${all_suites[@]}"; do
   [[ -n "${selected[$suite]:-}" ]] || continue

@@ -145,6 +145,8 @@ run_scenario() {
 scenarios=()
 mapfile -t defined < <(sed -n 's/^t_\([a-z0-9_]*\)() {.*/\1/p' "$CLIENTS_HERE/$suite.sh")
 for fn in "${defined[@]}"; do
+  # systemd_* scenarios check the systemd cgroup driver: only with it.
+  [[ "$fn" != systemd_* || "$CLIENTS_CGROUP" == systemd ]] || continue
   for g in "${globs[@]}"; do
     # shellcheck disable=SC2053
     if [[ "$fn" == $g ]]; then

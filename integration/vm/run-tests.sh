@@ -5,9 +5,9 @@
 #
 # usage: run-tests.sh ENV_FILE TESTS_FILE
 # ENV_FILE sets HULL_BIN, VM_TEST_ARGS and VM_CWD (the repository, where
-# cargo runs tests from).
+# cargo runs tests from), and in the systemd lane CLIENTS_RUNTIME.
 . "$1"
-export HULL_BIN RUST_BACKTRACE=1
+export HULL_BIN CLIENTS_RUNTIME RUST_BACKTRACE=1
 total_passed=0
 total_failed=0
 while IFS= read -r bin; do

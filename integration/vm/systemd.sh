@@ -37,6 +37,7 @@ build_payload() {
   {
     echo "HULL_BIN=$(shq "$hull")"
     echo "VM_TEST_ARGS=$(shq "$VM_TEST_ARGS")"
+    echo "CLIENTS_RUNTIME=$(shq "${CLIENTS_RUNTIME:-hull}")"
     echo "VM_CWD=$(shq "$repo")"
   } >"$p/hull-vm.env"
   printf '%s\n' "${tests[@]}" >"$p/hull-vm.tests"
