@@ -213,8 +213,9 @@ t_metrics() {
   cr_run -d --memory-limit 67108864 "$IMG" "$id" sh -c 'sleep 1000 & exec sleep 1001'
   wait_for "2 processes" 10 sh -c "test \$($CTR task ps $id | tail -n +2 | wc -l) = 2"
   out=$(cr task metrics "$id")
-  expect_match "memory limit" "$out" 'memory.limit_in_bytes +67108864'
-  expect_match "memory usage" "$out" 'memory.usage_in_bytes +[1-9][0-9]*'
+  # containerd's names for the v1 or the v2 files.
+  expect_match "memory limit" "$out" 'memory\.(limit_in_bytes|usage_limit) +67108864'
+  expect_match "memory usage" "$out" 'memory\.usage(_in_bytes)? +[1-9][0-9]*'
   expect_match "pids" "$out" 'pids.current +2'
   cr task delete --force "$id"
   cr containers delete "$id"
@@ -226,7 +227,7 @@ t_limits() {
   out=$(cr_run --rm --memory-limit 67108864 --cpu-quota 50000 --cpu-period 100000 --cpu-shares 512 \
     --mount type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro:nosuid:nodev:noexec \
     "$IMG" "$id" sh -c "$CG_FUNCS; mem; quota; shares")
-  expect_eq "memory, cpu quota, shares inside" "$out" $'67108864\n50000\n512'
+  expect_eq "memory, cpu quota, shares inside" "$out" 67108864$'\n'50000$'\n'"$SHARES_512"
 }
 
 t_read_only() {

@@ -176,13 +176,13 @@ t_pids_limit() {
   # Docker's two spellings of "unlimited".
   for unlimited in -1 0; do
     out=$(dk_run --rm "--pids-limit=$unlimited" "$IMG" sh -c "$CG_FUNCS; pids; (true) && echo forked")
-    expect_eq "pids limit $unlimited" "$out" $'max\nforked'
+    expect_eq "pids limit $unlimited" "$out" "$NO_PIDS_LIMIT"$'\nforked'
   done
 }
 
 t_cpus() {
   out=$(dk_run --rm --cpus 0.5 --cpu-shares 512 "$IMG" sh -c "$CG_FUNCS; quota; shares")
-  expect_eq "cpu quota, shares inside" "$out" $'50000\n512'
+  expect_eq "cpu quota, shares inside" "$out" 50000$'\n'"$SHARES_512"
 }
 
 t_update() {
@@ -293,7 +293,7 @@ t_oom_killed() {
   id=$(new_name oom)
   expect_eq "exit code" "$(rc_of dk_run --name "$id" --memory 32m --memory-swap 32m "$IMG" sh -c "$MEMORY_HOG")" 137
   # The shim's OOM event may reach dockerd after the exit event.
-  wait_for "OOMKilled" 5 sh -c "test \"\$($DOCKER inspect --format '{{.State.OOMKilled}}' $id)\" = true"
+  wait_for "OOMKilled" 20 sh -c "test \"\$($DOCKER inspect --format '{{.State.OOMKilled}}' $id)\" = true"
   dk rm "$id"
 }
 

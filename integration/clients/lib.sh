@@ -154,13 +154,25 @@ scrub() {
 
 # --- shell snippets run inside the busybox containers --------------------
 
-# Read the container's own cgroup limits (cgroup v1 paths, as on this hybrid
-# host, with the v2 file as a fallback where the value means the same).
+# Read the container's own cgroup limits (cgroup v1 paths, as on our hybrid
+# hosts, with the v2 file as a fallback: v2's "max" quota is -1, and the
+# v2 stand-in for shares is cpu.weight, SHARES_512 below).
 CG_FUNCS='
 mem() { cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; }
 pids() { cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; }
-quota() { cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max; }
-shares() { cat /sys/fs/cgroup/cpu/cpu.shares; }'
+quota() { cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || { q=$(cut -d" " -f1 /sys/fs/cgroup/cpu.max); [ "$q" = max ] && echo -1 || echo "$q"; }; }
+shares() { cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight; }
+cpus() { cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus; }'
+# --cpu-shares 512 as the container sees it: cpu.weight 59 on cgroup v2
+# (runc's conversion, which every runtime and systemd's CPUWeight share).
+if [[ -e /sys/fs/cgroup/cgroup.controllers ]]; then SHARES_512=59; else SHARES_512=512; fi
+# "No pids limit" as the container sees it: max; under the systemd driver
+# the scope's TasksMax, which is systemd's DefaultTasksMax unless set.
+if [[ "${CLIENTS_CGROUP:-}" == systemd ]]; then
+  NO_PIDS_LIMIT=$(systemctl show -p DefaultTasksMax --value)
+else
+  NO_PIDS_LIMIT=max
+fi
 # Print "mem=BYTES quota=US" whenever either changes (needs CG_FUNCS), so
 # that an update is seen from inside without exec.
 WATCH_LIMITS='last=; while :; do v="mem=$(mem) quota=$(quota)"; [ "$v" = "$last" ] || echo "$v"; last=$v; sleep 0.1; done'
