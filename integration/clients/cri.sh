@@ -4,17 +4,26 @@
 # cri/runtime_v1.proto). containerd runs in a network namespace of its own
 # with a CNI bridge and host-local addresses from Debian's
 # containernetworking-plugins; its runtime handler is named after the runtime
-# under test (io.containerd.runc.v2 with BinaryName = that runtime).
+# under test (io.containerd.runc.v2 with BinaryName = that runtime; with
+# CLIENTS_CGROUP=systemd, SystemdCgroup = true and each pod in its
+# kubepods-besteffort-pod<uid>.slice, as the kubelet's systemd driver does).
 CRI_DIR=$CLIENTS_WORK/cri
 RT_ROOTS=$CRI_DIR/runtime-root
 CRI_SUBNET=10.88.77.0/24
 CRI_CGROUP_PARENT=/hull-clients-cri
+# grpcio from the venv deps.sh makes, or (CLIENTS_NO_INSTALL: a machine
+# without network) Debian's python3-grpcio and python3-grpc-tools.
+if [[ -x "$CLIENTS_BUILD/venv/bin/python" || -z "${CLIENTS_NO_INSTALL:-}" ]]; then
+  CRI_PYTHON=$CLIENTS_BUILD/venv/bin/python
+else
+  CRI_PYTHON=python3
+fi
 
 cri() {
   CRI_SOCKET=$CRI_DIR/containerd.sock CRI_HANDLER=$RT_NAME CRI_GEN=$CLIENTS_BUILD/cri-gen \
     CRI_CGROUP_PARENT=$CRI_CGROUP_PARENT CRI_SUBNET_PREFIX=${CRI_SUBNET%0/24} \
     CG_FUNCS=$CG_FUNCS WATCH_LIMITS=$WATCH_LIMITS MEMORY_HOG=$MEMORY_HOG \
-    "$CLIENTS_BUILD/venv/bin/python" "$CLIENTS_HERE/cri/cri.py" "$@"
+    "$CRI_PYTHON" "$CLIENTS_HERE/cri/cri.py" "$@"
 }
 
 cni_config() {
@@ -48,7 +57,7 @@ cri_plugin_config() {
       [$rt.options]
         BinaryName = "$RT_CMD"
         Root = "$RT_ROOTS"
-        SystemdCgroup = false
+        SystemdCgroup = $([[ "$CLIENTS_CGROUP" == systemd ]] && echo true || echo false)
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CRI_DIR/net.d"
@@ -60,7 +69,7 @@ suite_setup() {
   mkdir -p "$CRI_DIR/net.d" "$RT_ROOTS"
   rm -rf "$CLIENTS_BUILD/cri-gen"
   mkdir -p "$CLIENTS_BUILD/cri-gen"
-  "$CLIENTS_BUILD/venv/bin/python" -m grpc_tools.protoc -I "$CLIENTS_HERE/cri" \
+  "$CRI_PYTHON" -m grpc_tools.protoc -I "$CLIENTS_HERE/cri" \
     --python_out="$CLIENTS_BUILD/cri-gen" --grpc_python_out="$CLIENTS_BUILD/cri-gen" runtime_v1.proto
   cni_config >"$CRI_DIR/net.d/10-clients.conflist"
   {
@@ -76,6 +85,10 @@ suite_teardown() {
   cri remove-all || true
   stop_daemon "$CRI_DIR/containerd.pid"
   find /sys/fs/cgroup/*"$CRI_CGROUP_PARENT" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  # The pods' slices (the kubelet's to remove, here the suite's).
+  if [[ "$CLIENTS_CGROUP" == systemd ]]; then
+    systemctl stop 'kubepods-besteffort-pod*.slice' 2>/dev/null || true
+  fi
 }
 
 suite_force_remove() {
@@ -98,3 +111,4 @@ t_stop_escalation() { cri stop_escalation; }
 t_oom_killed() { cri oom_killed; }
 t_security_context() { cri security_context; }
 t_env_workdir() { cri env_workdir; }
+t_systemd_scope() { cri systemd_scope; }

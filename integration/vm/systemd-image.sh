@@ -23,7 +23,8 @@ packages=(
   systemd systemd-sysv dbus dbus-user-session udev kmod linux-image-cloud-amd64
   initramfs-tools busybox-static procps iproute2 util-linux e2fsprogs
   libseccomp2 strace runc crun python3 hyperfine time podman conmon containerd
-  docker.io containernetworking-plugins apparmor criu uidmap
+  docker.io containernetworking-plugins apparmor criu uidmap python3-grpcio
+  python3-pkg-resources python3-grpc-tools
 )
 
 key=$(sha256sum <"${BASH_SOURCE[0]}" | cut -c1-16)

@@ -146,7 +146,9 @@ impl Systemd {
     }
 
     /// Stop the unit and wait for it to be gone; a unit systemd already
-    /// collected (its processes are gone) is fine.
+    /// collected (its processes are gone) is fine. A stop that did not end
+    /// "done" may leave the unit failed: it is reset then (one more round
+    /// trip, only then).
     pub fn stop(&mut self, unit: &str) -> Result<()> {
         let serial = self.send(
             "StopUnit",
@@ -159,16 +161,17 @@ impl Systemd {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_string();
-                self.wait_job(&job).or_else(|e| match e {
-                    // "canceled" when a concurrent stop superseded ours.
-                    CgroupError::Invalid(_) => Ok(()),
-                    e => Err(e),
-                })?;
+                match self.wait_job(&job) {
+                    Ok(()) => Ok(()),
+                    // "canceled" when a concurrent stop superseded ours,
+                    // "failed" and the like: whatever it left, reset.
+                    Err(CgroupError::Invalid(_)) => self.reset_failed(unit),
+                    Err(e) => Err(e),
+                }
             }
-            Err(e) if e.name() == Some("org.freedesktop.systemd1.NoSuchUnit") => return Ok(()),
-            Err(e) => return Err(bus_error(e)),
+            Err(e) if e.name() == Some("org.freedesktop.systemd1.NoSuchUnit") => Ok(()),
+            Err(e) => Err(bus_error(e)),
         }
-        self.reset_failed(unit)
     }
 
     /// Forget a failed unit, so its name can be used again.

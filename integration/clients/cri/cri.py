@@ -11,7 +11,9 @@ Environment: CRI_SOCKET, CRI_HANDLER, CRI_GEN (the compiled runtime_v1.proto),
 CRI_CGROUP_PARENT, CRI_SUBNET_PREFIX, SCEN_DIR, IMG, and the in-container
 snippets CG_FUNCS, WATCH_LIMITS, MEMORY_HOG from lib.sh.
 """
+import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -101,7 +103,7 @@ class Cri:
             hostname=name,
             log_directory=logs,
             linux=api.LinuxPodSandboxConfig(
-                cgroup_parent=ENV["CRI_CGROUP_PARENT"],
+                cgroup_parent=pod_parent(uid),
                 security_context=api.LinuxSandboxSecurityContext(
                     namespace_options=api.NamespaceOption(pid=pid)
                 ),
@@ -199,6 +201,19 @@ class Pod:
 
     def remove(self):
         self.cri.remove_pod(self.id)
+
+
+def pod_parent(uid):
+    """The pod's cgroup parent as the kubelet sets it: a cgroup, or with the
+    systemd driver the pod's slice in the QoS class's."""
+    if ENV.get("CLIENTS_CGROUP") == "systemd":
+        return f"kubepods-besteffort-pod{uid}.slice"
+    return ENV["CRI_CGROUP_PARENT"]
+
+
+def systemctl_show(unit, prop):
+    out = subprocess.run(["systemctl", "show", "-p", prop, "--value", unit], capture_output=True, text=True)
+    return out.stdout.strip()
 
 
 # --- scenarios ------------------------------------------------------------
@@ -397,6 +412,32 @@ def t_env_workdir(cri):
 
 
 # --- cleanup verbs --------------------------------------------------------
+
+
+def t_systemd_scope(cri):
+    """SystemdCgroup = true: the container's scope cri-containerd-ID.scope
+    in the pod's slice, expanded as the kubelet and cAdvisor compute it, and
+    where the container's init is; gone, and nothing failed, after removal."""
+    pod = cri.run_pod("scope")
+    c = pod.run("scope", "sleep 1000")
+    uid = pod.config.metadata.uid
+    unit = f"cri-containerd-{c}.scope"
+    want = ("/kubepods.slice/kubepods-besteffort.slice/"
+            f"kubepods-besteffort-pod{uid}.slice/{unit}")
+    expect_eq("scope state", systemctl_show(unit, "ActiveState"), "active")
+    expect_eq("scope ControlGroup", systemctl_show(unit, "ControlGroup"), want)
+    pid = cri.ContainerStatus(api.ContainerStatusRequest(container_id=c, verbose=True)).info["info"]
+    pid = json.loads(pid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        own = [line.split("::", 1)[1].strip() for line in f if line.startswith("0::")]
+    expect_eq("cgroup of the container's init", own, [want])
+    cri.stop(c, 0)
+    cri.remove(c)
+    pod.remove()
+    wait_for(f"{unit} to go", 10, lambda: systemctl_show(unit, "LoadState") == "not-found")
+    failed = subprocess.run(["systemctl", "list-units", "--failed", "--plain", "--no-legend"],
+                            capture_output=True, text=True).stdout.strip()
+    expect_eq("failed units", failed, "")
 
 
 def remove(cri, obj_id):
