@@ -32,7 +32,7 @@ pub use fs::FsManager;
 pub use layout::{Layout, parse_own as parse_own_cgroups};
 pub use oom::OomWatch;
 pub use stats::Stats;
-pub use systemd::{SystemdManager, as_systemd_writes, stop_unit, update_unit};
+pub use systemd::{SystemdManager, stop_scope, update as update_scope};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {

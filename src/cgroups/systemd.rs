@@ -50,14 +50,24 @@ fn legacy(layout: &Layout) -> bool {
         .any(|h| h.controllers.iter().any(|c| c == "memory" || c == "cpu"))
 }
 
+/// The limit properties for `res`, in the forms of the hierarchy systemd
+/// drives.
+fn resource_props(res: &LinuxResources, legacy: bool) -> Result<Vec<Prop>> {
+    if legacy {
+        Ok(systemd_props::legacy_resources(res))
+    } else {
+        systemd_props::resources(res).map_err(CgroupError::Invalid)
+    }
+}
+
 /// The scope's limit properties: on cgroup v1 also the device policy
 /// (systemd opens the device controller up whenever it re-realizes a
 /// delegated v1 scope without one).
 fn limits(res: &LinuxResources, legacy: bool) -> Result<Vec<Prop>> {
+    let mut props = resource_props(res, legacy)?;
     if !legacy {
-        return systemd_props::resources(res).map_err(CgroupError::Invalid);
+        return Ok(props);
     }
-    let mut props = systemd_props::legacy_resources(res);
     let rules = super::devices::rules(res.devices().as_deref().unwrap_or(&[]));
     let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
     props.extend(
@@ -416,8 +426,7 @@ impl Manager for SystemdManager {
     }
 
     fn update(&self, resources: &LinuxResources) -> Result<()> {
-        update_unit(&self.unit.name, resources)?;
-        self.fs.update(&as_systemd_writes(resources))
+        update(&self.unit.name, &self.fs, resources)
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
@@ -449,8 +458,8 @@ impl Manager for SystemdManager {
     }
 
     fn destroy(&self) -> Result<()> {
-        let stopped = stop_unit(&self.unit.name);
-        self.fs.destroy().and(stopped)
+        let made = self.fs.destroy();
+        stop_scope(self.fs.paths()).and(made)
     }
 
     fn paths(&self) -> &CgroupPaths {
@@ -461,7 +470,7 @@ impl Manager for SystemdManager {
 /// The limits as systemd writes them into the scope's files: the CPU
 /// quota rounded as its property is (`quota_per_sec`), so that what hull
 /// writes is what a daemon-reload rewrites.
-pub fn as_systemd_writes(r: &LinuxResources) -> LinuxResources {
+fn as_systemd_writes(r: &LinuxResources) -> LinuxResources {
     let mut r = r.clone();
     if let Some(mut c) = r.cpu().clone()
         && let Some(q) = c.quota().filter(|&q| q > 0)
@@ -479,23 +488,33 @@ pub fn as_systemd_writes(r: &LinuxResources) -> LinuxResources {
     r
 }
 
-/// `update` of a container in a systemd scope: the new limits as the
-/// unit's properties first (the files are written after, through
-/// cgroupfs, from `as_systemd_writes`).
-pub fn update_unit(unit: &str, resources: &LinuxResources) -> Result<()> {
-    let props = if legacy(&Layout::detect()?) {
-        systemd_props::legacy_resources(resources)
-    } else {
-        systemd_props::resources(resources).map_err(CgroupError::Invalid)?
-    };
-    if props.is_empty() {
-        return Ok(());
+/// `update` of a container in the systemd scope `unit` (its cgroups
+/// `fs`): the new limits as the unit's properties first, then through
+/// cgroupfs as systemd would write them.
+pub fn update(unit: &str, fs: &FsManager, resources: &LinuxResources) -> Result<()> {
+    let props = resource_props(resources, legacy(&Layout::detect()?))?;
+    if !props.is_empty() {
+        Systemd::connect()?.set_properties(unit, props)?;
     }
-    Systemd::connect()?.set_properties(unit, props)
+    fs.update(&as_systemd_writes(resources))
 }
 
-/// Stop a container's scope (its processes are gone) and forget it.
-pub fn stop_unit(unit: &str) -> Result<()> {
+/// Stop the systemd scope `paths` records, once its processes are gone.
+/// Emptied, systemd collects a scope by itself: without any of its
+/// directories it is gone already, or was never made, and the bus is not
+/// asked.
+pub fn stop_scope(paths: &CgroupPaths) -> Result<()> {
+    let Some(unit) = &paths.systemd_unit else {
+        return Ok(());
+    };
+    let exists = paths
+        .v2
+        .iter()
+        .chain(paths.v1.iter().map(|(_, d)| d))
+        .any(|d| d.exists());
+    if !exists {
+        return Ok(());
+    }
     Systemd::connect()?.stop(unit)
 }
 

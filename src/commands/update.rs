@@ -18,11 +18,7 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
         bail!("container not running");
     }
     match &c.state.cgroup.systemd_unit {
-        Some(unit) => {
-            crate::cgroups::update_unit(unit, &res)?;
-            c.cgroup()
-                .update(&crate::cgroups::as_systemd_writes(&res))?;
-        }
+        Some(unit) => crate::cgroups::update_scope(unit, &c.cgroup(), &res)?,
         None => c.cgroup().update(&res)?,
     }
     Ok(())

@@ -48,14 +48,9 @@ pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
         keep(unmount_host(m));
     }
     keep(cg.destroy().map_err(OpError::from));
-    if let Some(unit) = &state.cgroup.systemd_unit
-        && state.pid > 0
-        && scope_exists(&state.cgroup)
-    {
-        // The scope was asked for once the init had a pid. Emptied above,
-        // systemd collects it by itself; without its directory it is
-        // gone already (or was never made: the bus is not asked then).
-        keep(crate::cgroups::stop_unit(unit).map_err(OpError::from));
+    if state.pid > 0 {
+        // A systemd scope is asked for once the init has a pid.
+        keep(crate::cgroups::stop_scope(&state.cgroup).map_err(OpError::from));
     }
     if let Some(rdt) = &state.intel_rdt {
         keep(crate::intelrdt::remove(rdt).map_err(|e| OpError::Remove(rdt.group.clone(), e)));
@@ -89,15 +84,6 @@ fn kill_init(state: &State, cg: &FsManager) {
         let _ = cg.freeze(false);
     }
     wait_exit(&fd, Duration::from_secs(10));
-}
-
-/// Whether any directory of a systemd scope is still there.
-fn scope_exists(paths: &crate::cgroups::CgroupPaths) -> bool {
-    paths
-        .v2
-        .iter()
-        .chain(paths.v1.iter().map(|(_, d)| d))
-        .any(|d| d.exists())
 }
 
 /// Processes that joined the cgroup but not the pid namespace, or those of
