@@ -120,6 +120,7 @@ pub fn cgroup_path(data: &[u8]) {
         v2_mount: Some("/sys/fs/cgroup/unified".into()),
         created: Vec::new(),
         systemd_unit: None,
+        systemd_user: false,
     };
     if let Ok(sub) = crate::plan::cgroup_path::sub_cgroups(&paths, &args) {
         // However it is spelled, a sub-cgroup stays below the container's.

@@ -30,6 +30,7 @@ pub mod plan;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod spec;
 pub mod stdout;

@@ -26,3 +26,32 @@ pub fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 pub fn number<T: std::str::FromStr>(field: &[u8]) -> Option<T> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
+
+/// The processes (host pids, ascending) in the pid namespace of `pid`:
+/// those whose /proc/N/ns/pid is the same namespace. What a container
+/// without a cgroup of its own (rootless) holds, when it has its own pid
+/// namespace. Processes that cannot be inspected are left out.
+pub fn same_pid_ns(pid: i32) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &str| {
+        std::fs::metadata(format!("/proc/{p}/ns/pid"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let Some(want) = ns(&pid.to_string()) else {
+        return Vec::new();
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n: i32 = number(name.as_encoded_bytes())?;
+            (ns(name.to_str()?) == Some(want)).then_some(n)
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}

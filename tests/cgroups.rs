@@ -770,4 +770,5 @@ fn features_claim_what_is_implemented() {
     assert_eq!(cg["v2"], true);
     assert_eq!(cg["rdma"], true);
     assert_eq!(cg["systemd"], true);
+    assert_eq!(cg["systemdUser"], true);
 }

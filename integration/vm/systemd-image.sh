@@ -82,11 +82,20 @@ for unit in getty@tty1.service serial-getty@ttyS0.service systemd-timesyncd.serv
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 printf 'overlay\nveth\nbridge\ntun\n' >"$root/etc/modules-load.d/hull.conf"
+# Rootless: an unprivileged user with subordinate ids, its own systemd from
+# boot (lingering), and the controllers runc's docs delegate to it.
+chroot "$root" useradd --create-home --uid 1000 --shell /bin/sh hulltest >>"$log" 2>&1 || die "useradd failed"
+echo 'hulltest:100000:65536' >"$root/etc/subuid"
+echo 'hulltest:100000:65536' >"$root/etc/subgid"
+mkdir -p "$root/var/lib/systemd/linger" "$root/etc/systemd/system/user@.service.d"
+touch "$root/var/lib/systemd/linger/hulltest"
+printf '[Service]\nDelegate=cpu cpuset io memory pids\n' >"$root/etc/systemd/system/user@.service.d/delegate.conf"
 cat >"$root/etc/systemd/system/hull-tests.service" <<'EOF'
 [Unit]
 Description=hull tests
 Requires=dbus.service
-After=dbus.service systemd-modules-load.service
+Wants=user@1000.service
+After=dbus.service systemd-modules-load.service user@1000.service
 
 [Service]
 Type=oneshot

@@ -23,6 +23,10 @@ enum Target<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Create,
+    /// Create without a device filter: rootless, where loading one needs
+    /// the host's CAP_SYS_ADMIN (runc ignores the failure; the container
+    /// cannot make device nodes in its user namespace anyway).
+    CreateWithoutDevices,
     Update,
 }
 
@@ -88,6 +92,30 @@ impl Part {
             Part::NetCls | Part::NetPrio => return None,
         })
     }
+}
+
+/// Whether `res` sets any limit (device rules aside): rootless, a
+/// container that sets none may do without a cgroup of its own.
+pub fn sets_limits(res: &LinuxResources) -> bool {
+    !parts(res, Mode::Update).is_empty()
+}
+
+/// The v2 controllers `res` needs, those its unified keys name included.
+pub fn v2_controllers_needed(res: &LinuxResources) -> Vec<String> {
+    let mut out: Vec<String> = parts(res, Mode::Update)
+        .into_iter()
+        .filter_map(|p| p.v2())
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    for k in res.unified().iter().flat_map(|u| u.keys()) {
+        if let Some((c, _)) = k.split_once('.').filter(|(c, _)| *c != "cgroup")
+            && !out.iter().any(|o| o == c)
+        {
+            out.push(c.to_string());
+        }
+    }
+    out
 }
 
 /// The parts `res` sets, in runc's order of application.
@@ -268,7 +296,7 @@ fn enable_v2(
     // stats and later updates find their files; on a hybrid host only
     // what v2 must drive (the host's root cgroup is not ours to change
     // beyond that).
-    let wanted: Vec<String> = if paths.v1.is_empty() && mode == Mode::Create {
+    let wanted: Vec<String> = if paths.v1.is_empty() && mode != Mode::Update {
         match v2_ctrls.take() {
             Some(c) => c,
             None => v2::controllers(mount)?,

@@ -20,6 +20,9 @@ pub struct FsManager {
     /// were checked (before the first of them).
     made: Vec<PathBuf>,
     checked: bool,
+    /// Rootless: no device filter, and a limit on a controller the user
+    /// was not delegated is refused by name.
+    rootless: bool,
 }
 
 impl FsManager {
@@ -62,6 +65,7 @@ impl FsManager {
             v2_fd: None,
             made: Vec::new(),
             checked: false,
+            rootless: false,
         })
     }
 
@@ -90,7 +94,46 @@ impl FsManager {
             v2_fd: None,
             made: Vec::new(),
             checked: false,
+            rootless: false,
         }
+    }
+
+    /// Drive the cgroups as a rootless container's (see `rootless`).
+    pub fn set_rootless(&mut self) {
+        self.rootless = true;
+    }
+
+    /// Whether we may make (or join) every planned cgroup: the nearest
+    /// existing directory on the way to each leaf is writable to us, or the
+    /// leaf exists and we may move processes into it.
+    pub fn writable(&self) -> bool {
+        use nix::unistd::{AccessFlags, faccessat};
+        let can = |p: &Path| {
+            faccessat(
+                nix::fcntl::AT_FDCWD,
+                p,
+                AccessFlags::W_OK,
+                nix::fcntl::AtFlags::AT_EACCESS,
+            )
+            .is_ok()
+        };
+        self.leaves()
+            .all(|leaf| match leaf.ancestors().find(|d| d.exists()) {
+                Some(d) if d == leaf => can(&leaf.join("cgroup.procs")) || can(&leaf.join("tasks")),
+                Some(d) => can(d),
+                None => false,
+            })
+    }
+
+    /// Rootless: the first controller `res` needs that the container's v2
+    /// parent does not offer it (not delegated to this user).
+    fn undelegated(&self, res: &LinuxResources) -> Option<String> {
+        let parent = self.paths.v2.as_deref()?.parent()?;
+        let offered = files::read(parent, "cgroup.controllers").ok()?;
+        let offered: Vec<&str> = offered.split_whitespace().collect();
+        super::apply::v2_controllers_needed(res)
+            .into_iter()
+            .find(|c| !offered.contains(&c.as_str()))
     }
 
     /// The container's own directories, one per hierarchy.
@@ -124,8 +167,9 @@ impl FsManager {
     }
 
     /// Record the systemd scope the directories are (the systemd driver's).
-    pub(super) fn set_systemd_unit(&mut self, unit: &str) {
+    pub(super) fn set_systemd_unit(&mut self, unit: &str, user: bool) {
         self.paths.systemd_unit = Some(unit.to_string());
+        self.paths.systemd_user = user;
     }
 
     /// Drop every path: they turned out to be someone else's.
@@ -222,7 +266,20 @@ impl Manager for FsManager {
         }
         let empty = LinuxResources::default();
         let res = resources.unwrap_or(&empty);
-        apply::apply(&self.paths, res, self.v2_fd.as_ref(), Mode::Create)
+        if !self.rootless {
+            return apply::apply(&self.paths, res, self.v2_fd.as_ref(), Mode::Create);
+        }
+        if self.paths.v1.is_empty()
+            && let Some(c) = self.undelegated(res)
+        {
+            return Err(CgroupError::Invalid(not_delegated(&c)));
+        }
+        apply::apply(
+            &self.paths,
+            res,
+            self.v2_fd.as_ref(),
+            Mode::CreateWithoutDevices,
+        )
     }
 
     fn update(&self, resources: &LinuxResources) -> Result<()> {
@@ -365,6 +422,16 @@ impl Manager for FsManager {
     fn paths(&self) -> &CgroupPaths {
         &self.paths
     }
+}
+
+/// A limit on controller `c`, which this user's cgroup does not have: the
+/// words name the drop-in that gives it (runc's docs/cgroup-v2.md).
+pub fn not_delegated(c: &str) -> String {
+    format!(
+        "rootless: the {c} controller is not delegated to uid {} (a limit needs it): \
+         delegate it with a drop-in for user@.service: [Service] Delegate=cpu cpuset io memory pids",
+        nix::unistd::geteuid()
+    )
 }
 
 /// O_RDONLY, not O_PATH: bpf(BPF_PROG_ATTACH) refuses O_PATH fds; clone3

@@ -85,10 +85,21 @@ pub struct Systemd {
 }
 
 impl Systemd {
-    /// Connect and subscribe to job results, without waiting for answers.
-    pub fn connect() -> Result<Systemd> {
+    /// Connect and subscribe to job results, without waiting for answers:
+    /// to the system's systemd, or with `user` to this user's own (rootless).
+    pub fn connect(user: bool) -> Result<Systemd> {
         let deadline = Instant::now() + PATIENCE;
-        let bus = match Bus::system() {
+        let (bus, private) = if user {
+            let bus = Bus::session().map_err(|e| e.to_string());
+            let dir = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
+            (bus, Path::new(&dir).join("systemd/private"))
+        } else {
+            (
+                Bus::system().map_err(|e| e.to_string()),
+                PathBuf::from("/run/systemd/private"),
+            )
+        };
+        let bus = match bus {
             Ok(mut bus) => {
                 let rule = "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'";
                 let d = "org.freedesktop.DBus";
@@ -102,9 +113,16 @@ impl Systemd {
                 .map_err(bus_error)?;
                 bus
             }
-            Err(e) => Bus::connect(Path::new("/run/systemd/private"), false).map_err(|e2| {
+            Err(e) => Bus::connect(&private, false).map_err(|e2| {
+                let which = if user { "the user's systemd: session bus" } else { "systemd: system bus" };
+                let hint = if user {
+                    " (rootless: is the user's systemd running, with dbus-user-session, and XDG_RUNTIME_DIR set?)"
+                } else {
+                    ""
+                };
                 CgroupError::Invalid(format!(
-                    "connecting to systemd: system bus: {e}; /run/systemd/private: {e2}"
+                    "connecting to {which}: {e}; {}: {e2}{hint}",
+                    private.display()
                 ))
             })?,
         };
@@ -252,6 +270,8 @@ pub struct SystemdManager {
     systemd: Option<Systemd>,
     /// The init's pid and the serial of the StartTransientUnit call.
     started: Option<(i32, u32)>,
+    /// The scope is the user's own systemd's (rootless).
+    user: bool,
 }
 
 impl SystemdManager {
@@ -261,13 +281,17 @@ impl SystemdManager {
         unit: crate::plan::systemd_unit::Unit,
         resources: Option<&LinuxResources>,
         annotations: Option<&std::collections::HashMap<String, String>>,
+        user: bool,
     ) -> Result<SystemdManager> {
         let asked = match annotations {
             Some(a) => systemd_props::from_annotations(a).map_err(CgroupError::Invalid)?,
             None => Vec::new(),
         };
         let mut fs = FsManager::new(layout, &unit.path)?;
-        fs.set_systemd_unit(&unit.name);
+        fs.set_systemd_unit(&unit.name, user);
+        if user {
+            fs.set_rootless();
+        }
         let legacy = legacy(layout);
         let empty = LinuxResources::default();
         let props = limits(resources.unwrap_or(&empty), legacy)?;
@@ -279,12 +303,13 @@ impl SystemdManager {
             legacy,
             systemd: None,
             started: None,
+            user,
         })
     }
 
     fn systemd(&mut self) -> Result<&mut Systemd> {
         if self.systemd.is_none() {
-            self.systemd = Some(Systemd::connect()?);
+            self.systemd = Some(Systemd::connect(self.user)?);
         }
         self.systemd
             .as_mut()
@@ -494,7 +519,7 @@ fn as_systemd_writes(r: &LinuxResources) -> LinuxResources {
 pub fn update(unit: &str, fs: &FsManager, resources: &LinuxResources) -> Result<()> {
     let props = resource_props(resources, legacy(&Layout::detect()?))?;
     if !props.is_empty() {
-        Systemd::connect()?.set_properties(unit, props)?;
+        Systemd::connect(fs.paths().systemd_user)?.set_properties(unit, props)?;
     }
     fs.update(&as_systemd_writes(resources))
 }
@@ -515,7 +540,7 @@ pub fn stop_scope(paths: &CgroupPaths) -> Result<()> {
     if !exists {
         return Ok(());
     }
-    Systemd::connect()?.stop(unit)
+    Systemd::connect(paths.systemd_user)?.stop(unit)
 }
 
 #[cfg(test)]

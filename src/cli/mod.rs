@@ -48,8 +48,9 @@ pub struct Cli {
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// root directory for storage of container state (this should be located in tmpfs)
-    #[arg(long, global = true, default_value = "/run/hull")]
-    pub root: String,
+    /// [default: /run/hull, or $XDG_RUNTIME_DIR/hull when rootless]
+    #[arg(long, global = true)]
+    pub root: Option<String>,
     /// path to the criu binary used for checkpoint and restore
     #[arg(long, global = true, value_name = "PATH")]
     pub criu: Option<String>,

@@ -1,10 +1,10 @@
 use anyhow::Result;
 
-use crate::cli::CreateArgs;
+use crate::cli::{CreateArgs, Rootless};
 use crate::container::Store;
 use crate::launch::{self, CreateOpts};
 
-pub fn opts(a: &CreateArgs, systemd: bool) -> CreateOpts<'_> {
+pub fn opts(a: &CreateArgs, systemd: bool, rootless: Rootless) -> CreateOpts<'_> {
     CreateOpts {
         id: &a.id,
         bundle: &a.bundle,
@@ -16,10 +16,11 @@ pub fn opts(a: &CreateArgs, systemd: bool) -> CreateOpts<'_> {
         preserve_fds: a.preserve_fds,
         foreground: false,
         systemd,
+        rootless: crate::rootless::detect(rootless),
     }
 }
 
-pub fn run(store: &Store, a: &CreateArgs, systemd: bool) -> Result<()> {
-    launch::create(store, opts(a, systemd))?;
+pub fn run(store: &Store, a: &CreateArgs, systemd: bool, rootless: Rootless) -> Result<()> {
+    launch::create(store, opts(a, systemd, rootless))?;
     Ok(())
 }

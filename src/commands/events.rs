@@ -91,7 +91,7 @@ pub fn run(store: &Store, a: &EventsArgs) -> Result<()> {
                 })?,
                 Err(e) => crate::warn!("collecting stats: {e}"),
             }
-            if cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
+            if c.pids().map(|p| p.is_empty()).unwrap_or(true) {
                 return Ok(());
             }
         }

@@ -23,11 +23,8 @@ use crate::container::Store;
 
 /// Run the verb; Ok(code) is the process exit status.
 pub fn dispatch(cli: Cli) -> Result<i32> {
-    let store = Store::new(&cli.root);
-    // Callers pass --rootless; for root, "auto" and "false" mean the same.
-    if cli.rootless == crate::cli::Rootless::True {
-        anyhow::bail!("--rootless true: rootless mode is not implemented yet");
-    }
+    let root = cli.root.unwrap_or_else(crate::rootless::default_root);
+    let store = Store::new(&root);
     let Some(command) = cli.command else {
         return Ok(0);
     };
@@ -35,10 +32,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     // the later verbs (containerd passes the flag to every verb): only the
     // verbs that make a container read the flag.
     let systemd = cli.systemd_cgroup;
+    let rootless = cli.rootless;
     match command {
-        Command::Create(a) => create::run(&store, &a, systemd).map(|_| 0),
+        Command::Create(a) => create::run(&store, &a, systemd, rootless).map(|_| 0),
         Command::Start(a) => start::run(&store, &a.id).map(|_| 0),
-        Command::Run(a) => run::run(&store, &a, systemd),
+        Command::Run(a) => run::run(&store, &a, systemd, rootless),
         Command::State(a) => state::run(&store, &a.id).map(|_| 0),
         Command::Kill(a) => kill::run(&store, &a).map(|_| 0),
         Command::Delete(a) => delete::run(&store, &a).map(|_| 0),

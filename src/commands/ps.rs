@@ -1,6 +1,5 @@
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cgroups::Manager;
 use crate::cli::{ListFormat, PsArgs};
 use crate::container::Store;
 
@@ -8,7 +7,7 @@ use crate::container::Store;
 /// `-ef`) filtered to the lines whose PID column is in the container.
 pub fn run(store: &Store, a: &PsArgs) -> Result<()> {
     let c = store.load(&a.id)?;
-    let pids = c.cgroup().pids()?;
+    let pids = c.pids()?;
     if a.format == ListFormat::Json {
         if pids.is_empty() {
             crate::stdout::print("null\n")?;

@@ -1,12 +1,12 @@
 use anyhow::{Context, Result};
 
-use crate::cli::RunArgs;
+use crate::cli::{Rootless, RunArgs};
 use crate::container::{ContainerError, Store};
 use crate::launch;
 
-pub fn run(store: &Store, a: &RunArgs, systemd: bool) -> Result<i32> {
+pub fn run(store: &Store, a: &RunArgs, systemd: bool, rootless: Rootless) -> Result<i32> {
     if a.detach {
-        super::create::run(store, &a.create, systemd)?;
+        super::create::run(store, &a.create, systemd, rootless)?;
         if let Err(e) = super::start::run(store, &a.create.id) {
             if let Ok(c) = store.load(&a.create.id) {
                 let _ = crate::container::destroy(&c.dir, &c.state);
@@ -18,7 +18,7 @@ pub fn run(store: &Store, a: &RunArgs, systemd: bool) -> Result<i32> {
     // Foreground: hull stays as the init's parent, proxying signals (and the
     // terminal when the process has one) until it exits.
     let sigfd = crate::foreground::take_signals().context("setting up signal forwarding")?;
-    let mut opts = super::create::opts(&a.create, systemd);
+    let mut opts = super::create::opts(&a.create, systemd, rootless);
     opts.foreground = true;
     let created = launch::create(store, opts)?;
     let launch::Created {

@@ -19,7 +19,7 @@ pub fn run(store: &Store, a: &UpdateArgs) -> Result<()> {
     }
     match &c.state.cgroup.systemd_unit {
         Some(unit) => crate::cgroups::update_scope(unit, &c.cgroup(), &res)?,
-        None => c.cgroup().update(&res)?,
+        None => c.own_cgroup("update")?.update(&res)?,
     }
     Ok(())
 }

@@ -26,6 +26,10 @@ pub enum OpError {
     Remove(std::path::PathBuf, std::io::Error),
     #[error("{0}")]
     Busy(&'static str),
+    #[error(
+        "cannot {0}: the container has no cgroup of its own (rootless, and no cgroup was delegated to this user)"
+    )]
+    NoCgroup(&'static str),
 }
 
 impl Container {
@@ -55,17 +59,47 @@ impl Container {
         FsManager::from_paths(self.state.cgroup.clone())
     }
 
+    /// Whether the container has a cgroup (a rootless one may have none).
+    pub fn has_cgroup(&self) -> bool {
+        self.state.cgroup.v2.is_some() || !self.state.cgroup.v1.is_empty()
+    }
+
+    /// A cgroup to drive for `verb`, or why there is none.
+    pub fn own_cgroup(&self, verb: &'static str) -> Result<FsManager, OpError> {
+        if self.has_cgroup() {
+            Ok(self.cgroup())
+        } else {
+            Err(OpError::NoCgroup(verb))
+        }
+    }
+
+    /// The container's processes: its cgroup's, or without one (rootless)
+    /// those in its own pid namespace, else just its init.
+    pub fn pids(&self) -> Result<Vec<i32>, OpError> {
+        if self.has_cgroup() {
+            return Ok(self.cgroup().pids()?);
+        }
+        let Some(fd) = self.init_pidfd() else {
+            return Ok(Vec::new());
+        };
+        drop(fd);
+        if !self.state.own_pid_ns {
+            return Ok(vec![self.state.pid]);
+        }
+        Ok(crate::procfs::same_pid_ns(self.state.pid))
+    }
+
     /// Freeze every process (runc allows it for created and running).
     pub fn pause(&self) -> Result<(), OpError> {
         match self.status {
-            Status::Running | Status::Created => Ok(self.cgroup().freeze(true)?),
+            Status::Running | Status::Created => Ok(self.own_cgroup("pause")?.freeze(true)?),
             _ => Err(OpError::NotRunning),
         }
     }
 
     pub fn resume(&self) -> Result<(), OpError> {
         match self.status {
-            Status::Paused => Ok(self.cgroup().freeze(false)?),
+            Status::Paused => Ok(self.own_cgroup("resume")?.freeze(false)?),
             _ => Err(OpError::NotPaused),
         }
     }
@@ -95,7 +129,7 @@ impl Container {
     /// init is gone. Any other signal goes to the init alone.
     fn send(&self, sig: i32, all: bool) -> Result<(), OpError> {
         if all || self.kills_everyone(sig) {
-            let pids = self.cgroup().pids()?;
+            let pids = self.pids()?;
             let mut sent = false;
             for pid in pids {
                 if sys::kill(pid, sig).is_ok() {

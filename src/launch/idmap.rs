@@ -22,9 +22,67 @@ pub fn write_maps(pid: i32, spec: &Spec) -> std::io::Result<()> {
     )
 }
 
+/// Write both maps. Root (in whatever user namespace) writes them itself;
+/// another user may write only the map of its own id, and for the gid map
+/// must first deny setgroups(2) in the namespace (else it could drop a
+/// group that denies it access). Any other map goes through the setuid
+/// helpers `newuidmap`/`newgidmap`, which allow the ranges /etc/subuid and
+/// /etc/subgid give this user (runc's way).
 fn write_pair(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> std::io::Result<()> {
-    write(pid, "uid_map", &render(uid))?;
-    write(pid, "gid_map", &render(gid))
+    let euid = nix::unistd::geteuid();
+    if euid.is_root() {
+        write(pid, "uid_map", &render(uid))?;
+        return write(pid, "gid_map", &render(gid));
+    }
+    let own = |maps: &[LinuxIdMapping], id: u32| matches!(maps, [m] if m.host_id() == id && m.size() == 1);
+    if uid.is_empty() || own(uid, euid.as_raw()) {
+        write(pid, "uid_map", &render(uid))?;
+    } else {
+        helper("newuidmap", "/etc/subuid", pid, uid)?;
+    }
+    if gid.is_empty() {
+        return Ok(());
+    }
+    if own(gid, nix::unistd::getegid().as_raw()) {
+        write(pid, "setgroups", "deny")?;
+        write(pid, "gid_map", &render(gid))
+    } else {
+        helper("newgidmap", "/etc/subgid", pid, gid)
+    }
+}
+
+/// Run `newuidmap`/`newgidmap PID ID HOST SIZE...`; its own message (it
+/// names the range it refused) is the error's.
+fn helper(tool: &str, ranges: &str, pid: i32, maps: &[LinuxIdMapping]) -> std::io::Result<()> {
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let failed = |why: String| {
+        std::io::Error::other(format!(
+            "{tool} {pid} {}: {why} (mapping ids other than your own needs {tool}, \
+             Debian's uidmap package, and ranges in {ranges})",
+            render(maps).trim().replace('\n', ", ")
+        ))
+    };
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| failed(e.to_string()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let msg = String::from_utf8_lossy(&out.stderr);
+    Err(failed(
+        msg.lines().last().unwrap_or("failed").trim().to_string(),
+    ))
 }
 
 fn render(maps: &[LinuxIdMapping]) -> String {

@@ -52,6 +52,9 @@ pub struct CreateOpts<'a> {
     pub foreground: bool,
     /// `--systemd-cgroup`: the container's cgroup is a systemd scope.
     pub systemd: bool,
+    /// Rootless (`--rootless`, resolved): a cgroup the container did not
+    /// ask for may be left out, the systemd driver uses the user's systemd.
+    pub rootless: bool,
 }
 
 /// A container whose init is set up (and, unless foreground, waiting for
@@ -96,7 +99,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     // init stage is killed before it could see the channel close and
     // report a second, confusing error of its own.
     let (parent_end, child_end) = Channel::pair(fds.min_fd)?;
-    let mut cg = plan_cgroups(&bundle, opts.id, opts.systemd)?;
+    let mut cg = plan_cgroups(&bundle, &opts)?;
     let mut rec = Record::begin(store, first_record(&opts, &bundle, &*cg)?, &bundle.raw)?;
     let made = build(
         &mut rec,
@@ -173,30 +176,88 @@ fn load_checked(opts: &CreateOpts) -> Result<spec::Bundle> {
 /// out (read-only) before the record is written. With `systemd`, runc's
 /// checks in runc's order and words: the cgroupsPath grammar, then a
 /// systemd to talk to.
-fn plan_cgroups(bundle: &spec::Bundle, id: &str, systemd: bool) -> Result<Box<dyn Manager>> {
+fn plan_cgroups(bundle: &spec::Bundle, opts: &CreateOpts) -> Result<Box<dyn Manager>> {
     let linux = bundle.spec.linux().as_ref();
     let asked = linux.and_then(|l| l.cgroups_path().as_deref());
-    let mut cg: Box<dyn Manager> = if systemd {
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let mut cg: Box<dyn Manager> = if opts.systemd {
         let path = asked.map(|p| p.to_string_lossy()).unwrap_or_default();
-        let unit = crate::plan::systemd_unit::parse(&path, id).map_err(anyhow::Error::msg)?;
+        // Rootless, the scope is the user's own systemd's, which sees us as
+        // our uid outside any user namespace.
+        let user = match opts.rootless {
+            true => Some(crate::rootless::host_uid().ok_or_else(|| {
+                anyhow!("rootless: our uid has no mapping in /proc/self/uid_map")
+            })?),
+            false => None,
+        };
+        let unit =
+            crate::plan::systemd_unit::parse(&path, opts.id, user).map_err(anyhow::Error::msg)?;
         if !crate::host::systemd_running() {
             bail!("systemd not running on this host, cannot use systemd cgroups manager");
         }
-        let resources = linux.and_then(|l| l.resources().as_ref());
+        let layout = Layout::detect()?;
+        if opts.rootless && !layout.v1.is_empty() {
+            bail!(
+                "rootless: the systemd cgroup driver needs a host on cgroup v2 (a user's systemd is delegated no v1 hierarchy)"
+            );
+        }
         let annotations = bundle.spec.annotations().as_ref();
         Box::new(SystemdManager::new(
-            &Layout::detect()?,
+            &layout,
             unit,
             resources,
             annotations,
+            opts.rootless,
         )?)
     } else {
-        let path = crate::plan::cgroup_path::requested_path(asked, id)
+        let path = crate::plan::cgroup_path::requested_path(asked, opts.id)
             .map_err(|e| anyhow!("invalid configuration: {e}"))?;
-        Box::new(FsManager::new(&Layout::detect()?, &path)?)
+        let mut fs = FsManager::new(&Layout::detect()?, &path)?;
+        if opts.rootless {
+            fs = rootless_cgroups(fs, asked, resources)?;
+        }
+        Box::new(fs)
     };
     cg.plan();
     Ok(cg)
+}
+
+/// Rootless with cgroupfs: the cgroups only where this user may make them
+/// (a delegated subtree). A container that asked for no cgroup and sets no
+/// limit runs without one where it may not, as with runc; one that did is
+/// refused, with the reason.
+fn rootless_cgroups(
+    mut fs: FsManager,
+    asked: Option<&std::path::Path>,
+    res: Option<&oci_spec::runtime::LinuxResources>,
+) -> Result<FsManager> {
+    fs.set_rootless();
+    fs.plan();
+    if fs.writable() {
+        return Ok(fs);
+    }
+    let explicit = asked.is_some_and(|p| !p.as_os_str().is_empty());
+    let limits = res.is_some_and(crate::cgroups::sets_limits);
+    if !explicit && !limits {
+        crate::debug!("rootless: no writable cgroup, running without one");
+        let mut none = FsManager::from_paths(Default::default());
+        none.set_rootless();
+        return Ok(none);
+    }
+    let what = if explicit {
+        "linux.cgroupsPath"
+    } else {
+        "linux.resources"
+    };
+    bail!(
+        "rootless: {what} needs a cgroup, and uid {} may not make {} (not a delegated subtree)",
+        nix::unistd::geteuid(),
+        fs.paths()
+            .v2
+            .as_ref()
+            .or(fs.paths().v1.first().map(|(_, d)| d))
+            .map_or(String::new(), |d| d.display().to_string())
+    )
 }
 
 /// What is known before anything is made: the bundle, the planned cgroups,

@@ -27,6 +27,10 @@ pub struct CgroupPaths {
     /// record before systemd is first asked for it: teardown stops it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// That scope is the user's own systemd's (rootless), reached over the
+    /// session bus.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub systemd_user: bool,
 }
 
 /// The cgroup path a spec asks for, runc's way: absolute paths are taken as
@@ -184,6 +188,7 @@ mod tests {
             v2_mount: Some("/sys/fs/cgroup/unified".into()),
             created: vec!["/sys/fs/cgroup/memory/c".into()],
             systemd_unit: None,
+            systemd_user: false,
         }
     }
 

@@ -17,8 +17,10 @@ pub struct Unit {
 }
 
 /// The unit for `cgroups_path` (empty: `system.slice`, prefix `hull`, the
-/// container id, as runc does with its own name).
-pub fn parse(cgroups_path: &str, id: &str) -> Result<Unit, String> {
+/// container id, as runc does with its own name) in the system's manager,
+/// or with `user` in that user's own systemd (rootless), whose units live
+/// under its `user@UID.service` and whose default slice is `user.slice`.
+pub fn parse(cgroups_path: &str, id: &str, user: Option<u32>) -> Result<Unit, String> {
     let (slice, prefix, name) = if cgroups_path.is_empty() {
         ("", "hull", id)
     } else {
@@ -31,10 +33,10 @@ pub fn parse(cgroups_path: &str, id: &str) -> Result<Unit, String> {
             }
         }
     };
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
+    let slice = match (slice.is_empty(), user) {
+        (false, _) => slice,
+        (true, None) => "system.slice",
+        (true, Some(_)) => "user.slice",
     };
     if name.ends_with(".slice") {
         // runc would make a slice unit; a slice holds no processes, so the
@@ -47,7 +49,11 @@ pub fn parse(cgroups_path: &str, id: &str) -> Result<Unit, String> {
     let unit = format!("{prefix}-{name}.scope");
     valid_unit_name(&unit)?;
     valid_unit_name(slice)?;
-    let mut path = PathBuf::from(expand_slice(slice)?);
+    let mut path = match user {
+        Some(uid) => PathBuf::from(format!("/user.slice/user-{uid}.slice/user@{uid}.service")),
+        None => PathBuf::from("/"),
+    };
+    path.push(expand_slice(slice)?.trim_start_matches('/'));
     path.push(&unit);
     Ok(Unit {
         slice: slice.to_string(),
@@ -127,7 +133,12 @@ mod tests {
 
     #[test]
     fn callers_paths_land_where_they_look() {
-        let u = parse("kubepods-besteffort-pod9.slice:cri-containerd:abc", "x").unwrap();
+        let u = parse(
+            "kubepods-besteffort-pod9.slice:cri-containerd:abc",
+            "x",
+            None,
+        )
+        .unwrap();
         assert_eq!(u.name, "cri-containerd-abc.scope");
         assert_eq!(
             u.path,
@@ -135,23 +146,29 @@ mod tests {
                 "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod9.slice/cri-containerd-abc.scope"
             )
         );
-        let u = parse("machine.slice:libpod:abc", "x").unwrap();
+        let u = parse("machine.slice:libpod:abc", "x", None).unwrap();
         assert_eq!(u.path, PathBuf::from("/machine.slice/libpod-abc.scope"));
-        let u = parse(":docker:abc", "x").unwrap();
+        let u = parse(":docker:abc", "x", None).unwrap();
         assert_eq!(
             (u.slice.as_str(), u.name.as_str()),
             ("system.slice", "docker-abc.scope")
         );
-        let u = parse("", "c1").unwrap();
+        let u = parse("", "c1", None).unwrap();
         assert_eq!(u.path, PathBuf::from("/system.slice/hull-c1.scope"));
-        let u = parse("-.slice:p:n", "x").unwrap();
+        let u = parse("-.slice:p:n", "x", None).unwrap();
         assert_eq!(u.path, PathBuf::from("/p-n.scope"));
+        let u = parse("", "c1", Some(1000)).unwrap();
+        assert_eq!(
+            u.path,
+            PathBuf::from("/user.slice/user-1000.slice/user@1000.service/user.slice/hull-c1.scope")
+        );
+        assert_eq!(u.slice, "user.slice");
     }
 
     #[test]
     fn other_paths_are_refused_in_runcs_words() {
         for bad in ["/system.slice/x", "a:b", "a:b:c:d"] {
-            let e = parse(bad, "x").unwrap_err();
+            let e = parse(bad, "x", None).unwrap_err();
             assert_eq!(
                 e,
                 format!(
@@ -159,10 +176,10 @@ mod tests {
                 )
             );
         }
-        assert!(parse("system.slice:p:n.slice", "x").is_err());
-        assert!(parse("system.slice:p:a/b", "x").is_err());
-        assert!(parse("system.slice:p:a b", "x").is_err());
-        assert!(parse("bad:p:n", "x").is_err());
-        assert!(parse(&format!("system.slice:p:{}", "x".repeat(300)), "x").is_err());
+        assert!(parse("system.slice:p:n.slice", "x", None).is_err());
+        assert!(parse("system.slice:p:a/b", "x", None).is_err());
+        assert!(parse("system.slice:p:a b", "x", None).is_err());
+        assert!(parse("bad:p:n", "x", None).is_err());
+        assert!(parse(&format!("system.slice:p:{}", "x".repeat(300)), "x", None).is_err());
     }
 }

@@ -107,13 +107,16 @@ pub fn create(root: &OwnedFd, spec: &Spec, userns: bool) -> Result<()> {
                 Err(e) => return Err(e).ctx(|| format!("symlink /dev/{name}")),
             }
         }
-        // runc's /dev/core, meaningful only with a /proc in the container.
-        let has_proc = spec
-            .mounts()
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .any(|m| m.destination() == Path::new("/proc"));
+        // runc's /dev/core, meaningful only with a /proc in the container
+        // and a kernel with /proc/kcore (CONFIG_PROC_KCORE; runc checks the
+        // host's, as here: the init has not pivoted yet).
+        let has_proc = Path::new("/proc/kcore").exists()
+            && spec
+                .mounts()
+                .as_deref()
+                .unwrap_or(&[])
+                .iter()
+                .any(|m| m.destination() == Path::new("/proc"));
         if has_proc {
             let _ = nix::unistd::symlinkat("/proc/kcore", &dev, "core");
         }

@@ -64,12 +64,14 @@ pub fn default_spec(rootless: bool) -> Value {
 }
 
 /// runc's `spec --rootless` changes: a user namespace mapping the caller,
-/// no network namespace, sysfs bound from the host, no cgroup devices.
+/// no network namespace, sysfs bound from the host, no resources.
 fn make_rootless(spec: &mut Value) {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     let linux = &mut spec["linux"];
-    linux["resources"] = json!({});
+    if let Some(l) = linux.as_object_mut() {
+        l.remove("resources");
+    }
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
     linux["namespaces"] = json!([
@@ -92,9 +94,6 @@ fn make_rootless(spec: &mut Value) {
             Some("/dev/pts") | Some("/dev/mqueue") | Some("/sys/fs/cgroup") => {
                 if let Some(opts) = m["options"].as_array_mut() {
                     opts.retain(|o| o != "gid=5");
-                }
-                if m["destination"] == "/sys/fs/cgroup" {
-                    continue;
                 }
             }
             _ => {}
