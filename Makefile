@@ -67,7 +67,7 @@ test-cgroupv2: deps
 # then the driver's again on systemd's hybrid (cgroup v1) layout.
 test-systemd: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
-	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p')
+	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/rootless.rs (\(.*\))$$/\1/p')
 	VM_CGROUP=hybrid integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p')
 
 # The systemd driver's speed: integration/bench.py --systemd in the systemd
@@ -80,11 +80,13 @@ bench-systemd: deps build
 
 # The callers in their systemd configurations (podman's systemd cgroup
 # manager, containerd's SystemdCgroup, Docker's systemd driver) in the
-# systemd lane: integration/clients with CLIENTS_CGROUP=systemd.
+# systemd lane: integration/clients with CLIENTS_CGROUP=systemd, and
+# rootless podman as the lane's ordinary user (podman-rootless).
 # SCENARIOS picks some (e.g. "podman/run_rm ctr"), RUNTIME=runc runs the
 # same with Debian's runc.
 test-systemd-clients: deps build
-	VM_MEM=4096 VM_TIMEOUT=3600 VM_TEST_ARGS="$(SCENARIOS)" CLIENTS_RUNTIME=$(or $(RUNTIME),hull) \
+	VM_MEM=4096 VM_TIMEOUT=3600 VM_TEST_ARGS="$(or $(SCENARIOS),podman ctr cri docker podman-rootless)" \
+	CLIENTS_RUNTIME=$(or $(RUNTIME),hull) \
 	VM_EXTRA="$(CURDIR)/integration/clients" \
 	integration/vm/systemd.sh $(HULL) integration/vm/clients-guest.sh
 

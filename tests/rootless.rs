@@ -463,7 +463,13 @@ fn a_users_container_gets_a_scope_of_the_users_systemd() {
         user_systemctl(&u, &["show", "-p", "MemoryMax", "--value", &unit]),
         "134217728"
     );
-    assert_eq!(u.ok(&["exec", &id, "id", "-u"]).trim(), "0");
+    // An exec'd process joins the scope: the user's systemd moves it there
+    // (the harness's cgroup is root's, which the user may not leave).
+    let out = u.ok(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/cgroup"]);
+    assert!(
+        out.starts_with("0\n") && out.trim().ends_with(&format!("user.slice/{unit}")),
+        "{out}"
+    );
     let ps: Vec<i64> = serde_json::from_str(&u.ok(&["ps", "--format", "json", &id])).unwrap();
     assert_eq!(ps, [pid]);
     u.ok(&["delete", "--force", &id]);

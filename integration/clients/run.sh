@@ -3,7 +3,8 @@
 # hull driven by its real callers: podman + conmon, containerd + ctr,
 # containerd's CRI plugin (what kubelet does) and Docker Engine, all from
 # Debian 12's packages, each on private state torn down afterwards.
-#   run.sh [SUITE[/GLOB]...]      suites: podman ctr cri docker (default all)
+#   run.sh [SUITE[/GLOB]...]      suites: podman ctr cri docker (default all),
+#                                  podman-rootless (only when named)
 #   RUNTIME=hull (default)|runc|crun   the runtime the callers drive
 #   HULL=PATH                          hull's binary (./target/$(rustc host triple)/release/hull, as make builds it)
 #   REPEAT=N                           run each scenario N times (flake hunting)
@@ -19,6 +20,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lib.sh"
 repo=$(cd "$here/../.." && pwd)
 all_suites=(podman ctr cri docker)
+# Only when asked for: rootless podman needs an ordinary user with its own
+# systemd (the systemd lane's hulltest).
+opt_suites=(podman-rootless)
 
 RUNTIME=${RUNTIME:-hull}
 case $RUNTIME in
@@ -44,8 +48,8 @@ args=("$@")
 for arg in "${args[@]}"; do
   suite=${arg%%/*} glob='*'
   [[ "$arg" == */* ]] && glob=${arg#*/}
-  [[ " ${all_suites[*]} " == *" $suite "* ]] || {
-    echo "unknown suite '$suite' (have: ${all_suites[*]})" >&2
+  [[ " ${all_suites[*]} ${opt_suites[*]} " == *" $suite "* ]] || {
+    echo "unknown suite '$suite' (have: ${all_suites[*]} ${opt_suites[*]})" >&2
     exit 2
   }
   selected[$suite]+="$glob "
@@ -96,7 +100,7 @@ make_runtime_wrapper "$RT_CMD"
 
 echo "clients: cgroup driver $CLIENTS_CGROUP; $RT_NAME = $RT_BIN ($("$RT_BIN" --version 2>&1 | head -n1)); logs in $CLIENTS_LOGS"
 start=$SECONDS
-for suite in "${all_suites[@]}"; do
+for suite in "${all_suites[@]}" "${opt_suites[@]}"; do
   [[ -n "${selected[$suite]:-}" ]] || continue
   read -ra globs <<<"${selected[$suite]}"
   bash "$here/suite.sh" "$suite" "${globs[@]}" || echo "FAIL $suite: suite runner exited $?" |

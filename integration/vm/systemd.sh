@@ -80,6 +80,9 @@ boot_systemd() {
   if grep -aq 'skipped: systemd is not PID 1' "$log"; then
     die "a systemd test skipped: systemd was not PID 1 in the guest (console: $log)"
   fi
+  if [[ ${VM_CGROUP:-v2} != hybrid ]] && grep -aq 'skipped: no user hulltest' "$log"; then
+    die "a rootless test skipped: the guest's user hulltest had no systemd of its own (console: $log)"
+  fi
 }
 
 mkdir -p "$VM_DIR"

@@ -33,7 +33,7 @@ pub use fs::{FsManager, not_delegated};
 pub use layout::{Layout, parse_own as parse_own_cgroups};
 pub use oom::OomWatch;
 pub use stats::Stats;
-pub use systemd::{SystemdManager, stop_scope, update as update_scope};
+pub use systemd::{SystemdManager, attach_to_scope, stop_scope, update as update_scope};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {

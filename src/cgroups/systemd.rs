@@ -524,6 +524,26 @@ pub fn update(unit: &str, fs: &FsManager, resources: &LinuxResources) -> Result<
     fs.update(&as_systemd_writes(resources))
 }
 
+/// Ask the systemd whose scope `paths` records to move `pid` into it: a
+/// rootless exec, whose caller may not move a process there itself (that
+/// needs write access to the cgroup both have in common). The user's
+/// systemd asks the system's to when it may not either, as for the init.
+pub fn attach_to_scope(paths: &CgroupPaths, pid: i32) -> Result<()> {
+    let Some(unit) = &paths.systemd_unit else {
+        return Err(CgroupError::Invalid("no systemd scope to join".into()));
+    };
+    let id = u32::try_from(pid).map_err(|_| CgroupError::Invalid(format!("pid {pid}")))?;
+    let mut sd = Systemd::connect(paths.systemd_user)?;
+    let args = [
+        Value::Str(unit.clone()),
+        Value::Str(String::new()),
+        Value::Array("u".into(), vec![Value::U32(id)]),
+    ];
+    let serial = sd.send("AttachProcessesToUnit", &args)?;
+    sd.reply(serial).map_err(bus_error)?;
+    Ok(())
+}
+
 /// Stop the systemd scope `paths` records, once its processes are gone.
 /// Emptied, systemd collects a scope by itself: without any of its
 /// directories it is gone already, or was never made, and the bus is not

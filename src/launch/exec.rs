@@ -76,7 +76,17 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         into_frozen: c.status == crate::container::Status::Paused,
         join: &cgroup_joins,
     };
-    let (child_pid, child_pidfd) = spawn::spawn(&child, 0, cg.clone_into())?;
+    let (child_pid, child_pidfd, placed) = match spawn::spawn(&child, 0, cg.clone_into()) {
+        Ok((pid, fd)) => (pid, fd, true),
+        // Rootless, moving a process into the container's cgroup needs
+        // write access to the cgroup.procs of the cgroup both have in
+        // common, which a user outside its delegated subtree lacks.
+        Err(e) if cg.clone_into().is_some() && denied(&e) && rootless() => {
+            let (pid, fd) = spawn::spawn(&child, 0, None)?;
+            (pid, fd, false)
+        }
+        Err(e) => return Err(e),
+    };
     drop((theirs, cgroup_joins));
     let plan = ExecPlan {
         id: c.state.id.clone(),
@@ -97,8 +107,13 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         pidfd: child_pidfd,
         process: None,
     };
-    let started =
-        place(&mut cg, child_pid, spec).and_then(|()| drive(&ours, plan, &mut stage, c, spec));
+    let joined = match placed {
+        true => Ok(()),
+        false => join_rootless(c, child_pid),
+    };
+    let started = joined
+        .and_then(|()| place(&mut cg, child_pid, spec))
+        .and_then(|()| drive(&ours, plan, &mut stage, c, spec));
     if let Err(e) = started {
         stage.kill();
         return Err(e);
@@ -179,6 +194,33 @@ fn agent_message(c: &Container, spec: &Spec, pid: i32) -> String {
         .and_then(|s| s.listener_metadata().clone())
         .unwrap_or_default();
     String::from_utf8(crate::seccomp::notify::message(&state, pid, &meta)).unwrap_or_default()
+}
+
+fn denied(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<nix::errno::Errno>(),
+            Some(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM)
+        )
+    })
+}
+
+fn rootless() -> bool {
+    crate::rootless::detect(crate::cli::Rootless::Auto)
+}
+
+/// A rootless exec the kernel would not clone into the container's
+/// cgroup: its systemd moves it there (runc 1.2's way); without one it
+/// stays in the caller's cgroup, as with runc.
+fn join_rootless(c: &Container, pid: i32) -> Result<()> {
+    if c.state.cgroup.systemd_unit.is_some() {
+        return crate::cgroups::attach_to_scope(&c.state.cgroup, pid)
+            .context("asking systemd to move the process into the container's scope");
+    }
+    crate::debug!(
+        "rootless: exec'd process {pid} stays in our cgroup (no access to the container's)"
+    );
+    Ok(())
 }
 
 /// Into the cgroups clone3 did not place it in, and oomScoreAdj.

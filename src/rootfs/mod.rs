@@ -270,7 +270,11 @@ pub fn prepare(
     mounts::apply_all(&root, spec, plan, from_parent, join_cgroups)?;
     // The devices cgroup decides which nodes may be made.
     join_cgroups()?;
-    let userns = crate::namespaces::has(spec, LinuxNamespaceType::User);
+    // mknod needs the initial user namespace: in the container's own, or
+    // in one the runtime was run in (rootless podman's, whose containers
+    // share it), nodes are bound from the host, as runc does.
+    let userns = crate::namespaces::has(spec, LinuxNamespaceType::User)
+        || !crate::rootless::in_initial_userns();
     devices::create(&root, spec, userns)?;
     ensure_cwd(&root, spec)?;
     before_pivot()?;
