@@ -257,6 +257,27 @@ fn every_verb_works_without_a_cgroup() {
 }
 
 #[test]
+fn the_container_cannot_reach_a_writable_hull() {
+    require_rootless!();
+    // The user's own hull is writable by the user, and so by the
+    // container's root: the init stage runs from a sealed copy instead.
+    let u = User::nobody(&["true"]);
+    let id = u.id("sealed");
+    u.ok(&["create", &id]);
+    let st: Value = serde_json::from_str(&u.ok(&["state", &id])).unwrap();
+    let exe = format!("/proc/{}/exe", st["pid"]);
+    let target = std::fs::read_link(&exe).unwrap();
+    assert!(
+        target.to_string_lossy().starts_with("/memfd:"),
+        "{}",
+        target.display()
+    );
+    let write = std::fs::OpenOptions::new().write(true).open(&exe);
+    assert!(write.is_err(), "the init's executable opened for writing");
+    u.ok(&["delete", "--force", &id]);
+}
+
+#[test]
 fn limits_without_a_delegated_cgroup_are_refused_and_leave_nothing() {
     require_rootless!();
     let u = User::nobody(&["true"]);

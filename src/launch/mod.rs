@@ -184,10 +184,14 @@ fn plan_cgroups(bundle: &spec::Bundle, opts: &CreateOpts) -> Result<Box<dyn Mana
         let path = asked.map(|p| p.to_string_lossy()).unwrap_or_default();
         // Rootless, the scope is the user's own systemd's, which sees us as
         // our uid outside any user namespace.
+        // uid 0 of a user namespace mapped to the host's root has the
+        // system's systemd (runc asks who owns the user bus: root).
         let user = match opts.rootless {
-            true => Some(crate::rootless::host_uid().ok_or_else(|| {
-                anyhow!("rootless: our uid has no mapping in /proc/self/uid_map")
-            })?),
+            true => match crate::rootless::host_uid() {
+                Some(0) => None,
+                Some(uid) => Some(uid),
+                None => bail!("rootless: our uid has no mapping in /proc/self/uid_map"),
+            },
             false => None,
         };
         let unit =
@@ -196,7 +200,7 @@ fn plan_cgroups(bundle: &spec::Bundle, opts: &CreateOpts) -> Result<Box<dyn Mana
             bail!("systemd not running on this host, cannot use systemd cgroups manager");
         }
         let layout = Layout::detect()?;
-        if opts.rootless && !layout.v1.is_empty() {
+        if user.is_some() && !layout.v1.is_empty() {
             bail!(
                 "rootless: the systemd cgroup driver needs a host on cgroup v2 (a user's systemd is delegated no v1 hierarchy)"
             );
@@ -207,7 +211,7 @@ fn plan_cgroups(bundle: &spec::Bundle, opts: &CreateOpts) -> Result<Box<dyn Mana
             unit,
             resources,
             annotations,
-            opts.rootless,
+            user.is_some(),
         )?)
     } else {
         let path = crate::plan::cgroup_path::requested_path(asked, opts.id)
