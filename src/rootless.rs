@@ -8,8 +8,6 @@
 //! (which needs the host's CAP_SYS_ADMIN) is not loaded; the systemd driver
 //! talks to the user's own systemd.
 
-use crate::cli::Rootless;
-
 /// Whether we run in the initial user namespace: its uid map is the whole
 /// range, `0 0 4294967295`. Read as bytes; unreadable counts as not.
 pub fn in_initial_userns() -> bool {
@@ -45,15 +43,12 @@ pub fn host_uid() -> Option<u32> {
     })
 }
 
-/// Whether this hull is rootless: runc's `auto` is "not the host's root":
-/// an effective uid other than 0, or uid 0 in a user namespace another
-/// program made (rootless podman runs its runtime that way).
-pub fn detect(flag: Rootless) -> bool {
-    match flag {
-        Rootless::True => true,
-        Rootless::False => false,
-        Rootless::Auto => !nix::unistd::geteuid().is_root() || !in_initial_userns(),
-    }
+/// Whether this hull is rootless: `--rootless true|false` (Some), or
+/// runc's `auto` (None), "not the host's root": an effective uid other
+/// than 0, or uid 0 in a user namespace another program made (rootless
+/// podman runs its runtime that way).
+pub fn detect(flag: Option<bool>) -> bool {
+    flag.unwrap_or_else(|| !nix::unistd::geteuid().is_root() || !in_initial_userns())
 }
 
 /// The state root when `--root` is not given: runc's rule. A user other
@@ -86,8 +81,8 @@ mod tests {
 
     #[test]
     fn explicit_flags_win() {
-        assert!(detect(Rootless::True));
-        assert!(!detect(Rootless::False));
+        assert!(detect(Some(true)));
+        assert!(!detect(Some(false)));
     }
 
     #[test]
@@ -101,7 +96,7 @@ mod tests {
     fn auto_is_false_for_the_hosts_root() {
         // The test suite runs as the host's root, in the initial namespace.
         if nix::unistd::geteuid().is_root() && in_initial_userns() {
-            assert!(!detect(Rootless::Auto));
+            assert!(!detect(None));
             assert_eq!(default_root(), "/run/hull");
         }
     }

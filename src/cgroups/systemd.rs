@@ -90,9 +90,14 @@ impl Systemd {
     pub fn connect(user: bool) -> Result<Systemd> {
         let deadline = Instant::now() + PATIENCE;
         let (bus, private) = if user {
-            let bus = Bus::session().map_err(|e| e.to_string());
-            let dir = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
-            (bus, Path::new(&dir).join("systemd/private"))
+            let dir = user_runtime_dir();
+            let env = std::env::var("DBUS_SESSION_BUS_ADDRESS").ok();
+            let path = match env.as_deref().and_then(crate::dbus::socket_of) {
+                Some(p) => PathBuf::from(p),
+                None => dir.join("bus"),
+            };
+            let bus = Bus::connect(&path, true).map_err(|e| format!("{}: {e}", path.display()));
+            (bus, dir.join("systemd/private"))
         } else {
             (
                 Bus::system().map_err(|e| e.to_string()),
@@ -255,6 +260,21 @@ fn drop_unknown(props: &mut Vec<Prop>, e: crate::dbus::Error) -> Result<()> {
 
 fn bus_error(e: crate::dbus::Error) -> CgroupError {
     CgroupError::Invalid(format!("systemd: {e}"))
+}
+
+/// The user's runtime directory, where its session bus and its systemd's
+/// private socket are: `$XDG_RUNTIME_DIR`, else systemd's
+/// `/run/user/UID` for our uid outside any user namespace (a caller's
+/// cleanup may run hull without the variable).
+fn user_runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => {
+            let uid =
+                crate::rootless::host_uid().unwrap_or_else(|| nix::unistd::geteuid().as_raw());
+            PathBuf::from(format!("/run/user/{uid}"))
+        }
+    }
 }
 
 pub struct SystemdManager {

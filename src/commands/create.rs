@@ -16,7 +16,11 @@ pub fn opts(a: &CreateArgs, systemd: bool, rootless: Rootless) -> CreateOpts<'_>
         preserve_fds: a.preserve_fds,
         foreground: false,
         systemd,
-        rootless: crate::rootless::detect(rootless),
+        rootless: crate::rootless::detect(match rootless {
+            Rootless::True => Some(true),
+            Rootless::False => Some(false),
+            Rootless::Auto => None,
+        }),
     }
 }
 

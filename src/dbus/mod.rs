@@ -75,25 +75,6 @@ pub fn socket_of(address: &str) -> Option<&str> {
 }
 
 impl Bus {
-    /// This user's session bus: `$DBUS_SESSION_BUS_ADDRESS`, else
-    /// `$XDG_RUNTIME_DIR/bus` (where dbus-user-session puts it).
-    pub fn session() -> Result<Bus> {
-        let env = std::env::var("DBUS_SESSION_BUS_ADDRESS").ok();
-        let path = match env.as_deref().and_then(socket_of) {
-            Some(p) => std::path::PathBuf::from(p),
-            None => match std::env::var_os("XDG_RUNTIME_DIR") {
-                Some(dir) if !dir.is_empty() => Path::new(&dir).join("bus"),
-                _ => {
-                    return Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set",
-                    )));
-                }
-            },
-        };
-        Bus::connect(&path, true)
-    }
-
     /// The system bus: `$DBUS_SYSTEM_BUS_ADDRESS`, else the standard socket.
     pub fn system() -> Result<Bus> {
         let env = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok();

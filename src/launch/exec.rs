@@ -76,17 +76,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
         into_frozen: c.status == crate::container::Status::Paused,
         join: &cgroup_joins,
     };
-    let (child_pid, child_pidfd, placed) = match spawn::spawn(&child, 0, cg.clone_into()) {
-        Ok((pid, fd)) => (pid, fd, true),
-        // Rootless, moving a process into the container's cgroup needs
-        // write access to the cgroup.procs of the cgroup both have in
-        // common, which a user outside its delegated subtree lacks.
-        Err(e) if cg.clone_into().is_some() && denied(&e) && rootless() => {
-            let (pid, fd) = spawn::spawn(&child, 0, None)?;
-            (pid, fd, false)
-        }
-        Err(e) => return Err(e),
-    };
+    let (child_pid, child_pidfd, placed) = spawn_into(&child, &cg)?;
     drop((theirs, cgroup_joins));
     let plan = ExecPlan {
         id: c.state.id.clone(),
@@ -196,6 +186,22 @@ fn agent_message(c: &Container, spec: &Spec, pid: i32) -> String {
     String::from_utf8(crate::seccomp::notify::message(&state, pid, &meta)).unwrap_or_default()
 }
 
+/// Clone the stage straight into the container's cgroup; the bool says
+/// whether it is there. Rootless, moving a process into the container's
+/// cgroup needs write access to the cgroup.procs of the cgroup both have
+/// in common, which a user outside its delegated subtree lacks: then it
+/// is cloned where we are, and `join_rootless` moves it.
+fn spawn_into(child: &spawn::Child, cg: &FsManager) -> Result<(i32, OwnedFd, bool)> {
+    match spawn::spawn(child, 0, cg.clone_into()) {
+        Ok((pid, fd)) => Ok((pid, fd, true)),
+        Err(e) if cg.clone_into().is_some() && denied(&e) && rootless() => {
+            let (pid, fd) = spawn::spawn(child, 0, None)?;
+            Ok((pid, fd, false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn denied(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
@@ -206,7 +212,7 @@ fn denied(e: &anyhow::Error) -> bool {
 }
 
 fn rootless() -> bool {
-    crate::rootless::detect(crate::cli::Rootless::Auto)
+    crate::rootless::detect(None)
 }
 
 /// A rootless exec the kernel would not clone into the container's
