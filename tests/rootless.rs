@@ -473,7 +473,16 @@ fn a_users_container_gets_a_scope_of_the_users_systemd() {
     let st: Value = serde_json::from_str(&u.ok(&["state", &id])).unwrap();
     assert_eq!(st["status"], "paused");
     u.ok(&["resume", &id]);
-    u.ok(&["update", "--memory", "128M", &id]);
+    // Without XDG_RUNTIME_DIR (a caller's cleanup may run hull so), the
+    // user's bus is found at /run/user/UID.
+    let out = output_of(
+        u.as_user(&u.hull)
+            .env_remove("XDG_RUNTIME_DIR")
+            .arg("--root")
+            .arg(u.state_root())
+            .args(["update", "--memory", "128M", &id]),
+    );
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(
         std::fs::read_to_string(dir.join("memory.max"))
             .unwrap()
