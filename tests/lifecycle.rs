@@ -311,6 +311,9 @@ fn list_formats() {
         serde_json::from_str(&b.ok(&["list", "--format", "json"])).unwrap();
     assert_eq!(json[0]["id"], id.as_str());
     assert_eq!(json[0]["status"], "created");
+    // runc's OWNER: who owns the container's directory, by name.
+    assert_eq!(json[0]["owner"], "root");
+    assert!(row.trim_end().ends_with("   root"), "{row}");
 }
 
 #[test]

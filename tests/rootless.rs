@@ -224,7 +224,11 @@ fn every_verb_works_without_a_cgroup() {
     let st: Value = serde_json::from_str(&u.ok(&["state", &id])).unwrap();
     assert_eq!(st["status"], "running");
     let pid = st["pid"].as_i64().unwrap();
-    assert!(u.ok(&["list"]).contains(&id));
+    let list: Value = serde_json::from_str(&u.ok(&["list", "-f", "json"])).unwrap();
+    assert_eq!(
+        (&list[0]["id"], &list[0]["owner"]),
+        (&json!(id), &json!("nobody"))
+    );
     assert_eq!(u.ok(&["exec", &id, "id", "-u"]).trim(), "0");
     // ps: the processes of the container's pid namespace, as it has no cgroup.
     let ps: Vec<i64> = serde_json::from_str(&u.ok(&["ps", "--format", "json", &id])).unwrap();

@@ -23,10 +23,10 @@ enum Target<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Create,
-    /// Create without a device filter: rootless, where loading one needs
-    /// the host's CAP_SYS_ADMIN (runc ignores the failure; the container
-    /// cannot make device nodes in its user namespace anyway).
-    CreateWithoutDevices,
+    /// Create, rootless: the device filter is tried and its failure only
+    /// logged, as runc does (loading one needs the host's CAP_SYS_ADMIN;
+    /// a container in a user namespace cannot make device nodes anyway).
+    CreateRootless,
     Update,
 }
 
@@ -123,7 +123,7 @@ fn parts(res: &LinuxResources, mode: Mode) -> Vec<Part> {
     let mut out = Vec::new();
     // Every container gets its device rules, none at all being the
     // default list; `update` leaves them as create made them.
-    if mode == Mode::Create {
+    if mode != Mode::Update {
         out.push(Part::Devices);
     }
     if res.pids().as_ref().is_some_and(|p| p.limit() != 0) {
@@ -217,9 +217,26 @@ pub fn apply(
         enable_v2(paths, dir, mount, res, &targets, &mut v2_ctrls, mode)?;
     }
     for (part, target) in targets {
-        apply_part(part, target, res, spec_rules, v2_fd, mode).map_err(|e| in_field(part, e))?;
+        let r = apply_part(part, target, res, spec_rules, v2_fd, mode);
+        match r {
+            Err(e) if part == Part::Devices && mode == Mode::CreateRootless && denied(&e) => {
+                crate::debug!("rootless: no device filter: {e}");
+            }
+            r => r.map_err(|e| in_field(part, e))?,
+        }
     }
     Ok(())
+}
+
+/// A permission error: what rootless may meet loading a device filter.
+fn denied(e: &CgroupError) -> bool {
+    use nix::errno::Errno::{EACCES, EPERM};
+    match e {
+        CgroupError::Io { errno, .. } | CgroupError::Write { errno, .. } => {
+            matches!(errno, EPERM | EACCES)
+        }
+        CgroupError::Invalid(m) => m.contains("EPERM") || m.contains("EACCES"),
+    }
 }
 
 /// Where each part is driven: its v1 hierarchy, or v2 when v1 lacks it.

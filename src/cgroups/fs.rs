@@ -128,7 +128,13 @@ impl FsManager {
     /// Rootless: the first controller `res` needs that the container's v2
     /// parent does not offer it (not delegated to this user).
     fn undelegated(&self, res: &LinuxResources) -> Option<String> {
-        let parent = self.paths.v2.as_deref()?.parent()?;
+        // What was delegated is what the nearest directory hull did not make
+        // may enable: one hull made offers only what is enabled above it yet.
+        let leaf = self.paths.v2.as_deref()?;
+        let parent = leaf
+            .ancestors()
+            .skip(1)
+            .find(|d| !self.paths.created.iter().any(|c| c == d))?;
         let offered = files::read(parent, "cgroup.controllers").ok()?;
         let offered: Vec<&str> = offered.split_whitespace().collect();
         super::apply::v2_controllers_needed(res)
@@ -266,6 +272,10 @@ impl Manager for FsManager {
         }
         let empty = LinuxResources::default();
         let res = resources.unwrap_or(&empty);
+        if self.rootless && self.leaves().next().is_none() {
+            // Rootless without a cgroup of its own: nothing to apply.
+            return Ok(());
+        }
         if !self.rootless {
             return apply::apply(&self.paths, res, self.v2_fd.as_ref(), Mode::Create);
         }
@@ -274,12 +284,7 @@ impl Manager for FsManager {
         {
             return Err(CgroupError::Invalid(not_delegated(&c)));
         }
-        apply::apply(
-            &self.paths,
-            res,
-            self.v2_fd.as_ref(),
-            Mode::CreateWithoutDevices,
-        )
+        apply::apply(&self.paths, res, self.v2_fd.as_ref(), Mode::CreateRootless)
     }
 
     fn update(&self, resources: &LinuxResources) -> Result<()> {

@@ -11,7 +11,16 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let containers: Vec<_> = ids.iter().filter_map(|id| store.load(id).ok()).collect();
+    let mut containers: Vec<_> = ids.iter().filter_map(|id| store.load(id).ok()).collect();
+    if !containers.is_empty() {
+        // runc's OWNER: the user owning the container's directory.
+        let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+        for c in &mut containers {
+            if let Ok(md) = std::fs::metadata(&c.dir) {
+                c.state.owner = owner_name(&passwd, std::os::unix::fs::MetadataExt::uid(&md));
+            }
+        }
+    }
     match a.format {
         ListFormat::Json => {
             let v: Vec<_> = containers.iter().map(|c| c.oci_state()).collect();
@@ -43,6 +52,20 @@ pub fn run(store: &Store, a: &ListArgs) -> Result<()> {
     Ok(())
 }
 
+/// The name `passwd` (the host's /etc/passwd, as bytes) gives `uid`, else
+/// `#uid` (runc's fallback).
+fn owner_name(passwd: &[u8], uid: u32) -> String {
+    let want = uid.to_string();
+    passwd
+        .split(|&b| b == b'\n')
+        .find_map(|line| {
+            let mut f = line.split(|&b| b == b':');
+            let name = f.next()?;
+            (f.nth(1)? == want.as_bytes()).then(|| String::from_utf8_lossy(name).into_owned())
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
+}
+
 /// Go's tabwriter as runc configures it: min width 12, padding 3, the last
 /// column unpadded.
 fn table(rows: &[Vec<String>]) -> String {
@@ -72,6 +95,14 @@ fn table(rows: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn owner_is_the_passwd_name_else_the_number() {
+        let passwd = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n";
+        assert_eq!(super::owner_name(passwd, 0), "root");
+        assert_eq!(super::owner_name(passwd, 65534), "nobody");
+        assert_eq!(super::owner_name(passwd, 1000), "#1000");
+    }
+
     #[test]
     fn header_matches_runc() {
         let rows = vec![

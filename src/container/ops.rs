@@ -82,11 +82,16 @@ impl Container {
         let Some(fd) = self.init_pidfd() else {
             return Ok(Vec::new());
         };
-        drop(fd);
-        if !self.state.own_pid_ns {
-            return Ok(vec![self.state.pid]);
+        let pids = match self.state.own_pid_ns {
+            true => crate::procfs::same_pid_ns(self.state.pid),
+            false => vec![self.state.pid],
+        };
+        // Read while the init was alive (its pidfd says so after): had its
+        // pid been reused, these would be another namespace's processes.
+        if wait_exit(&fd, Duration::ZERO) {
+            return Ok(Vec::new());
         }
-        Ok(crate::procfs::same_pid_ns(self.state.pid))
+        Ok(pids)
     }
 
     /// Freeze every process (runc allows it for created and running).

@@ -99,7 +99,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOpts) -> Result<(i32, OwnedFd)
     };
     let joined = match placed {
         true => Ok(()),
-        false => join_rootless(c, child_pid),
+        false => join_rootless(c, child_pid, !opts.sub_cgroups.is_empty()),
     };
     let started = joined
         .and_then(|()| place(&mut cg, child_pid, spec))
@@ -218,10 +218,21 @@ fn rootless() -> bool {
 /// A rootless exec the kernel would not clone into the container's
 /// cgroup: its systemd moves it there (runc 1.2's way); without one it
 /// stays in the caller's cgroup, as with runc.
-fn join_rootless(c: &Container, pid: i32) -> Result<()> {
+fn join_rootless(c: &Container, pid: i32, sub: bool) -> Result<()> {
+    if sub {
+        bail!(
+            "rootless: exec --cgroup: this user may not move a process into the container's cgroup from here"
+        );
+    }
     if c.state.cgroup.systemd_unit.is_some() {
         return crate::cgroups::attach_to_scope(&c.state.cgroup, pid)
             .context("asking systemd to move the process into the container's scope");
+    }
+    if c.status == crate::container::Status::Paused {
+        // Outside the frozen cgroup it would run while the container is paused.
+        bail!(
+            "rootless: cannot exec in a paused container: this user may not move a process into its cgroup from here"
+        );
     }
     crate::debug!(
         "rootless: exec'd process {pid} stays in our cgroup (no access to the container's)"

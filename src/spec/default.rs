@@ -83,20 +83,19 @@ fn make_rootless(spec: &mut Value) {
         .unwrap_or_default();
     let mut out = Vec::new();
     for mut m in mounts {
-        match m["destination"].as_str() {
-            Some("/sys") => {
-                out.push(
-                    json!({"destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
-                );
-                continue;
-            }
-            Some("/dev/pts") | Some("/dev/mqueue") | Some("/sys/fs/cgroup") => {
-                if let Some(opts) = m["options"].as_array_mut() {
-                    opts.retain(|o| o != "gid=5");
-                }
-            }
-            _ => {}
+        if m["destination"] == "/sys" {
+            out.push(
+                json!({"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+            );
+            continue;
+        }
+        // No uid= or gid= option: the ids may not exist in the namespace.
+        if let Some(opts) = m["options"].as_array_mut() {
+            opts.retain(|o| {
+                !o.as_str()
+                    .is_some_and(|o| o.starts_with("uid=") || o.starts_with("gid="))
+            });
         }
         out.push(m);
     }
