@@ -555,3 +555,37 @@ fn maps_of_subordinate_ids_go_through_newuidmap() {
         "{out}"
     );
 }
+
+#[test]
+fn in_a_delegated_subtree_the_cgroup_is_made_beside_hulls_own() {
+    let u = require_user_systemd!(&[
+        "sh",
+        "-c",
+        "sed -n 's/^0:://p' /proc/self/cgroup; cat /sys/fs/cgroup/memory.max",
+    ]);
+    let mut c = u.config();
+    c["linux"]["resources"] = json!({"memory": {"limit": 33554432}});
+    u.save(&c);
+    let id = u.id("beside");
+    // hull in a scope of the user's systemd: its parent (app.slice) is the
+    // user's, as runc's default path beside its own cgroup needs.
+    let out = output_of(
+        u.as_user(Path::new("/usr/bin/systemd-run"))
+            .args(["--user", "--scope", "--quiet", "--"])
+            .arg(&u.hull)
+            .args(["run", &id]),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let cg = lines.next().unwrap_or_default().to_string();
+    assert!(
+        cg.starts_with(&format!(
+            "/user.slice/user-{0}.slice/user@{0}.service/",
+            u.uid
+        )) && cg.ends_with(&format!("/{id}")),
+        "{text}"
+    );
+    assert_eq!(lines.next(), Some("33554432"), "{text}");
+    assert!(!Path::new(&format!("/sys/fs/cgroup{cg}")).exists());
+}

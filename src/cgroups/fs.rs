@@ -107,22 +107,49 @@ impl FsManager {
     /// existing directory on the way to each leaf is writable to us, or the
     /// leaf exists and we may move processes into it.
     pub fn writable(&self) -> bool {
-        use nix::unistd::{AccessFlags, faccessat};
-        let can = |p: &Path| {
-            faccessat(
-                nix::fcntl::AT_FDCWD,
-                p,
-                AccessFlags::W_OK,
-                nix::fcntl::AtFlags::AT_EACCESS,
-            )
-            .is_ok()
-        };
+        let can = writable_file;
         self.leaves()
             .all(|leaf| match leaf.ancestors().find(|d| d.exists()) {
                 Some(d) if d == leaf => can(&leaf.join("cgroup.procs")) || can(&leaf.join("tasks")),
                 Some(d) => can(d),
                 None => false,
             })
+    }
+
+    /// Rootless on pure cgroup v2 with no cgroupsPath: runc's default, the
+    /// container's cgroup beside our own (`<parent of ours>/<id>`). In a
+    /// delegated subtree (hull run from `systemd-run --user --scope`) that
+    /// is the user's to make. None on a host with v1 hierarchies.
+    pub fn beside_own(layout: &Layout, id: &str) -> Result<Option<FsManager>> {
+        let Some((_, root)) = layout.v2.as_ref().filter(|_| layout.v1.is_empty()) else {
+            return Ok(None);
+        };
+        let own = own_cgroups()?;
+        let Some((_, mine)) = own.iter().find(|(k, _)| k.is_empty()) else {
+            return Ok(None);
+        };
+        let mine = mine.strip_prefix(root).unwrap_or(mine);
+        let parent = Path::new("/").join(mine.parent().unwrap_or(Path::new("")));
+        Ok(Some(FsManager::new(layout, &parent.join(id))?))
+    }
+
+    /// Whether we may move a process into the v2 leaf: that takes write
+    /// access to cgroup.procs of the cgroup ours and the leaf have in
+    /// common (a user outside its delegated subtree lacks it).
+    pub fn may_move_into(&self) -> bool {
+        let (Some(leaf), Some(mount)) = (&self.paths.v2, &self.paths.v2_mount) else {
+            return true;
+        };
+        let Ok(own) = own_cgroups() else {
+            return false;
+        };
+        let Some((_, mine)) = own.iter().find(|(k, _)| k.is_empty()) else {
+            return true;
+        };
+        let mine = mount.join(mine.strip_prefix("/").unwrap_or(mine));
+        leaf.ancestors()
+            .find(|a| mine.starts_with(a))
+            .is_some_and(|common| writable_file(&common.join("cgroup.procs")))
     }
 
     /// Rootless: the first controller `res` needs that the container's v2
@@ -427,6 +454,18 @@ impl Manager for FsManager {
     fn paths(&self) -> &CgroupPaths {
         &self.paths
     }
+}
+
+/// Whether we may write `p` (faccessat with our effective ids).
+fn writable_file(p: &Path) -> bool {
+    use nix::unistd::{AccessFlags, faccessat};
+    faccessat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        AccessFlags::W_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .is_ok()
 }
 
 /// A limit on controller `c`, which this user's cgroup does not have: the

@@ -216,9 +216,10 @@ fn plan_cgroups(bundle: &spec::Bundle, opts: &CreateOpts) -> Result<Box<dyn Mana
     } else {
         let path = crate::plan::cgroup_path::requested_path(asked, opts.id)
             .map_err(|e| anyhow!("invalid configuration: {e}"))?;
-        let mut fs = FsManager::new(&Layout::detect()?, &path)?;
+        let layout = Layout::detect()?;
+        let mut fs = FsManager::new(&layout, &path)?;
         if opts.rootless {
-            fs = rootless_cgroups(fs, asked, resources)?;
+            fs = rootless_cgroups(fs, &layout, opts.id, asked, resources)?;
         }
         Box::new(fs)
     };
@@ -227,20 +228,33 @@ fn plan_cgroups(bundle: &spec::Bundle, opts: &CreateOpts) -> Result<Box<dyn Mana
 }
 
 /// Rootless with cgroupfs: the cgroups only where this user may make them
-/// (a delegated subtree). A container that asked for no cgroup and sets no
-/// limit runs without one where it may not, as with runc; one that did is
-/// refused, with the reason.
+/// and move processes into them (a delegated subtree); without a
+/// cgroupsPath, beside our own cgroup (runc's v2 default) when `/<id>` is
+/// not ours. A container that asked for no cgroup and sets no limit runs
+/// without one where it may not, as with runc; one that did is refused,
+/// with the reason.
 fn rootless_cgroups(
     mut fs: FsManager,
+    layout: &Layout,
+    id: &str,
     asked: Option<&std::path::Path>,
     res: Option<&oci_spec::runtime::LinuxResources>,
 ) -> Result<FsManager> {
-    fs.set_rootless();
-    fs.plan();
-    if fs.writable() {
+    let usable = |fs: &mut FsManager| {
+        fs.set_rootless();
+        fs.plan();
+        fs.writable() && fs.may_move_into()
+    };
+    if usable(&mut fs) {
         return Ok(fs);
     }
     let explicit = asked.is_some_and(|p| !p.as_os_str().is_empty());
+    if !explicit
+        && let Some(mut beside) = FsManager::beside_own(layout, id)?
+        && usable(&mut beside)
+    {
+        return Ok(beside);
+    }
     let limits = res.is_some_and(crate::cgroups::sets_limits);
     if !explicit && !limits {
         crate::debug!("rootless: no writable cgroup, running without one");
