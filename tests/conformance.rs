@@ -111,31 +111,43 @@ fn spec_matches_runc_spec() {
     }
     let b = Bundle::new(&["true"]);
     let dir = b.dir.join("specs");
-    std::fs::create_dir_all(dir.join("r")).unwrap();
+    // The default and the rootless example (runc's ToRootless).
+    for flags in [&[][..], &["--rootless"][..]] {
+        let (r_dir, h_dir) = (
+            dir.join(format!("r{}", flags.len())),
+            dir.join(format!("h{}", flags.len())),
+        );
+        std::fs::create_dir_all(&r_dir).unwrap();
+        std::fs::create_dir_all(&h_dir).unwrap();
+        assert!(
+            Command::new(runc().unwrap())
+                .arg("spec")
+                .args(flags)
+                .current_dir(&r_dir)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut args = vec!["spec", "--bundle", h_dir.to_str().unwrap()];
+        args.extend(flags);
+        b.ok(&args);
+        let load = |p: &std::path::Path| -> Value {
+            serde_json::from_slice(&std::fs::read(p.join("config.json")).unwrap()).unwrap()
+        };
+        let (mut h, mut r) = (load(&h_dir), load(&r_dir));
+        for v in [&mut h, &mut r] {
+            v.as_object_mut().unwrap().remove("ociVersion");
+            v.as_object_mut().unwrap().remove("hostname");
+        }
+        // runc 1.2 stopped writing ambient capabilities (they are never raised
+        // without inheritable ones); Debian's runc 1.1 still does.
+        if let Some(c) = r["process"]["capabilities"].as_object_mut() {
+            c.remove("ambient");
+        }
+        assert_eq!(h, r, "spec {flags:?}");
+    }
     std::fs::create_dir_all(dir.join("h")).unwrap();
-    assert!(
-        Command::new(runc().unwrap())
-            .arg("spec")
-            .current_dir(dir.join("r"))
-            .status()
-            .unwrap()
-            .success()
-    );
     b.ok(&["spec", "--bundle", dir.join("h").to_str().unwrap()]);
-    let load = |p: &str| -> Value {
-        serde_json::from_slice(&std::fs::read(dir.join(p).join("config.json")).unwrap()).unwrap()
-    };
-    let (mut h, mut r) = (load("h"), load("r"));
-    for v in [&mut h, &mut r] {
-        v.as_object_mut().unwrap().remove("ociVersion");
-        v.as_object_mut().unwrap().remove("hostname");
-    }
-    // runc 1.2 stopped writing ambient capabilities (they are never raised
-    // without inheritable ones); Debian's runc 1.1 still does.
-    if let Some(c) = r["process"]["capabilities"].as_object_mut() {
-        c.remove("ambient");
-    }
-    assert_eq!(h, r);
     assert!(
         b.fails(&["spec", "--bundle", dir.join("h").to_str().unwrap()])
             .contains("exists")

@@ -20,8 +20,9 @@ pub struct FsManager {
     /// were checked (before the first of them).
     made: Vec<PathBuf>,
     checked: bool,
-    /// Rootless: no device filter, and a limit on a controller the user
-    /// was not delegated is refused by name.
+    /// Rootless: the device filter's permission failure is only logged,
+    /// and a limit on a controller the user was not delegated is refused
+    /// by name.
     rootless: bool,
 }
 

@@ -91,7 +91,8 @@ fn make_rootless(spec: &mut Value) {
             continue;
         }
         // No uid= or gid= option: the ids may not exist in the namespace.
-        if let Some(opts) = m["options"].as_array_mut() {
+        // (get_mut: indexing a missing key would add `"options": null`.)
+        if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
             opts.retain(|o| {
                 !o.as_str()
                     .is_some_and(|o| o.starts_with("uid=") || o.starts_with("gid="))
