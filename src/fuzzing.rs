@@ -64,10 +64,12 @@ pub fn state(data: &[u8]) {
 }
 
 /// Frames on the parent<->stage channel (and the start connection), read
-/// by the real receiver from a socket holding `data`.
+/// by the real receiver from a socket holding `data`; and the same bytes
+/// as a CRIU RPC response (another peer's messages).
 pub fn channel(data: &[u8]) {
     use crate::channel::{Channel, FromInit, ToInit};
     use std::io::Write;
+    let _ = crate::criu::rpc::Response::decode(data);
     // A socket buffer holds at least this much: the write never blocks.
     let data = &data[..data.len().min(64 * 1024)];
     let Ok((a, b)) = std::os::unix::net::UnixStream::pair() else {

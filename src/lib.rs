@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod container;
+pub mod criu;
 pub mod dbus;
 pub mod error;
 pub mod features;
