@@ -471,7 +471,7 @@ fn writable_file(p: &Path) -> bool {
 
 /// A limit on controller `c`, which this user's cgroup does not have: the
 /// words name the drop-in that gives it (runc's docs/cgroup-v2.md).
-pub fn not_delegated(c: &str) -> String {
+fn not_delegated(c: &str) -> String {
     format!(
         "rootless: the {c} controller is not delegated to uid {} (a limit needs it): \
          delegate it with a drop-in for user@.service: [Service] Delegate=cpu cpuset io memory pids",

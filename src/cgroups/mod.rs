@@ -29,7 +29,7 @@ use oci_spec::runtime::LinuxResources;
 
 pub use crate::plan::CgroupPaths;
 pub use apply::sets_limits;
-pub use fs::{FsManager, not_delegated};
+pub use fs::FsManager;
 pub use layout::{Layout, parse_own as parse_own_cgroups};
 pub use oom::OomWatch;
 pub use stats::Stats;
