@@ -67,7 +67,7 @@ test-cgroupv2: deps
 # then the driver's again on systemd's hybrid (cgroup v1) layout.
 test-systemd: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
-	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/rootless.rs (\(.*\))$$/\1/p')
+	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/rootless.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/checkpoint.rs (\(.*\))$$/\1/p')
 	VM_CGROUP=hybrid integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p')
 
 # The systemd driver's speed: integration/bench.py --systemd in the systemd

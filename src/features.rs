@@ -71,9 +71,12 @@ pub fn document() -> Value {
             "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
+        "potentiallyUnsafeConfigAnnotations": ["bundle", "org.systemd.property.", "org.criu.config"],
         "annotations": {
             "io.github.hull.version": env!("CARGO_PKG_VERSION"),
-            "io.github.hull.commit": crate::version::COMMIT
+            "io.github.hull.commit": crate::version::COMMIT,
+            // runc's: a caller may offer checkpoint/restore when it says so.
+            "org.opencontainers.runc.checkpoint.enabled": "true"
         }
     })
 }

@@ -83,6 +83,9 @@ boot_systemd() {
   if [[ ${VM_CGROUP:-v2} != hybrid ]] && grep -aq 'skipped: no user hulltest' "$log"; then
     die "a rootless test skipped: the guest's user hulltest had no systemd of its own (console: $log)"
   fi
+  if [[ ${VM_CGROUP:-v2} != hybrid ]] && grep -aq 'skipped: criu is missing' "$log"; then
+    die "a checkpoint test skipped: criu is missing or \`criu check\` failed in the guest (console: $log)"
+  fi
 }
 
 mkdir -p "$VM_DIR"

@@ -3,6 +3,7 @@
 //! conmon and podman can call hull exactly as they call runc.
 
 pub mod argv;
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -16,6 +17,7 @@ mod update;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use checkpoint::{CheckpointArgs, RestoreArgs};
 pub use create::{CreateArgs, RunArgs};
 pub use delete::DeleteArgs;
 pub use events::EventsArgs;
@@ -23,7 +25,7 @@ pub use exec::ExecArgs;
 pub use kill::KillArgs;
 pub use list::{ListArgs, ListFormat};
 pub use ps::PsArgs;
-pub use simple::{IdArgs, PassthroughArgs};
+pub use simple::IdArgs;
 pub use spec::SpecArgs;
 pub use update::UpdateArgs;
 
@@ -116,9 +118,9 @@ pub enum Command {
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
     Events(EventsArgs),
     /// checkpoint a running container
-    Checkpoint(PassthroughArgs),
+    Checkpoint(Box<CheckpointArgs>),
     /// restore a container from a previous checkpoint
-    Restore(PassthroughArgs),
+    Restore(Box<RestoreArgs>),
 }
 
 #[cfg(test)]

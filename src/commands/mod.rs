@@ -1,5 +1,6 @@
 //! One module per verb: glue from parsed arguments to the container layer.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod resume;
 mod run;
 mod spec;
@@ -49,13 +51,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume(a) => resume::run(&store, &a.id).map(|_| 0),
         Command::Update(a) => update::run(&store, &a).map(|_| 0),
         Command::Events(a) => events::run(&store, &a).map(|_| 0),
-        Command::Checkpoint(_) => not_yet("checkpoint"),
-        Command::Restore(_) => not_yet("restore"),
+        Command::Checkpoint(a) => checkpoint::run(&store, &a, cli.criu.as_deref()).map(|_| 0),
+        Command::Restore(a) => restore::run(&store, &a, systemd, rootless, cli.criu.as_deref()),
     }
-}
-
-fn not_yet(verb: &str) -> Result<i32> {
-    anyhow::bail!("{verb}: not implemented yet")
 }
 
 /// `--preserve-fds N` (and LISTEN_FDS) name fds 3..3+N of the caller: each

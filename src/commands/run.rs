@@ -59,7 +59,7 @@ pub fn run(store: &Store, a: &RunArgs, systemd: bool, rootless: Rootless) -> Res
 /// Remove the container after its init (`pid`) exited, unless a concurrent
 /// `delete --force` did (the exit code is still the container's), or a new
 /// container took the id since: that one is not ours.
-fn remove_ours(store: &Store, id: &str, pid: i32) -> Result<()> {
+pub(super) fn remove_ours(store: &Store, id: &str, pid: i32) -> Result<()> {
     let loaded = store.lock(id).and_then(|l| Ok((l, store.load(id)?)));
     match loaded {
         Ok((_lock, c)) if c.state.pid == pid => Ok(crate::container::destroy(&c.dir, &c.state)?),

@@ -60,6 +60,10 @@ pub struct State {
     /// record of an older hull: then they always read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_hooks: Option<LateHooks>,
+    /// A restored container: CRIU put its processes in a time namespace
+    /// of their own, which `exec` joins too (runc adds it to the config).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub join_time_ns: bool,
 }
 
 /// The poststart and poststop hooks, present or not.
@@ -104,6 +108,7 @@ impl State {
             no_new_keyring: false,
             host_mounts: None,
             late_hooks: None,
+            join_time_ns: false,
         }
     }
 

@@ -143,6 +143,8 @@ pub struct Opts {
     pub orphan_pts_master: bool,
     pub config_file: Option<String>,
     pub lsm_profile: Option<String>,
+    pub link_remap: bool,
+    pub lsm_mount_context: Option<String>,
 }
 
 impl Opts {
@@ -158,6 +160,7 @@ impl Opts {
             (12, self.notify_scripts),
             (15, self.track_mem),
             (16, self.auto_dedup),
+            (18, self.link_remap),
             (24, self.manage_cgroups),
             (26, self.rst_sibling),
             (46, self.tcp_skip_in_flight),
@@ -187,6 +190,7 @@ impl Opts {
             (44, &self.freeze_cgroup),
             (51, &self.config_file),
             (53, &self.lsm_profile),
+            (63, &self.lsm_mount_context),
         ];
         for (field, v) in strings {
             if let Some(s) = v {

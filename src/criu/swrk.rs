@@ -13,7 +13,7 @@ use nix::sys::socket::{
     socketpair,
 };
 
-use super::rpc::{ReqType, Request, Response, Version};
+use super::rpc::{Features, ReqType, Request, Response, Version};
 
 /// A running `criu swrk` and our end of its socket.
 pub struct Swrk {
@@ -28,8 +28,9 @@ const MAX_MESSAGE: usize = 1 << 20;
 impl Swrk {
     /// Start `criu swrk 3`: its fd 3 is the socket, `extra` become its
     /// fds 4, 5, … (what `inherit_fd` options name); its stdio is closed
-    /// off (/dev/null).
-    pub fn spawn(criu: &Path, extra: &[RawFd]) -> io::Result<Swrk> {
+    /// off (/dev/null) unless `stdio` (a restore: the restored process
+    /// inherits what criu has at 0, 1 and 2 through `inherit_fd`).
+    pub fn spawn(criu: &Path, extra: &[RawFd], stdio: bool) -> io::Result<Swrk> {
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -39,10 +40,12 @@ impl Swrk {
         let theirs_fd = theirs.as_raw_fd();
         let extra: Vec<RawFd> = extra.to_vec();
         let mut cmd = Command::new(criu);
-        cmd.args(["swrk", "3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args(["swrk", "3"]);
+        if !stdio {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+        }
         // SAFETY: the closure runs in the forked child before exec and
         // makes only async-signal-safe calls (dup2, fcntl) on fds; `extra`
         // was collected before the fork, nothing is allocated. Callers pass
@@ -106,6 +109,43 @@ impl Swrk {
         Ok((resp, passed))
     }
 
+    /// Send `req` and answer CRIU's notifications (`on_notify` gets the
+    /// event, its pid and the fd it carries) until the reply to `req`.
+    /// A reply that is not a success is runc's error, with CRIU's own
+    /// message when it sent one.
+    pub fn call(
+        &self,
+        req: &Request,
+        mut on_notify: impl FnMut(&str, i32, Option<OwnedFd>) -> Result<(), String>,
+    ) -> Result<Response, String> {
+        let io = |e: io::Error| format!("talking to criu: {e}");
+        self.send(req).map_err(io)?;
+        loop {
+            let (resp, fd) = self.recv().map_err(io)?;
+            if resp.typ == ReqType::Notify {
+                let (event, pid) = resp.notify.clone().unwrap_or_default();
+                on_notify(&event, pid, fd)?;
+                let mut ack = Request::new(ReqType::Notify);
+                ack.notify_success = true;
+                self.send(&ack).map_err(io)?;
+                continue;
+            }
+            if resp.success && resp.typ == req.typ {
+                return Ok(resp);
+            }
+            let mut e = format!(
+                "criu failed: type {} errno {}",
+                resp.typ.name(),
+                resp.cr_errno.unwrap_or(0)
+            );
+            if let Some(m) = resp.cr_errmsg.as_deref().filter(|m| !m.is_empty()) {
+                e.push_str(": ");
+                e.push_str(m.trim_end());
+            }
+            return Err(e);
+        }
+    }
+
     /// Wait for CRIU to exit (after its last answer).
     pub fn wait(mut self) -> io::Result<std::process::ExitStatus> {
         drop(self.sock);
@@ -134,17 +174,34 @@ fn keep_at(fd: RawFd, target: RawFd) -> io::Result<()> {
 /// The version of the CRIU at `criu` (runc's check runs before any dump or
 /// restore): a VERSION request to a `criu swrk` of its own.
 pub fn version(criu: &Path) -> Result<Version, String> {
-    let failed = |e: &dyn std::fmt::Display| format!("CRIU version check failed: {e}");
-    let swrk =
-        Swrk::spawn(criu, &[]).map_err(|e| failed(&format!("exec {}: {e}", criu.display())))?;
-    let answer = swrk
-        .send(&Request::new(ReqType::Version))
-        .and_then(|()| swrk.recv());
+    let swrk = Swrk::spawn(criu, &[], false)
+        .map_err(|e| format!("CRIU version check failed: exec {}: {e}", criu.display()))?;
+    let v = swrk.version();
     let _ = swrk.wait();
-    let (resp, _) = answer.map_err(|e| failed(&e))?;
-    match resp.version {
-        Some(v) if resp.success && resp.typ == ReqType::Version => Ok(v),
-        _ => Err(failed(&"criu did not report its version")),
+    v
+}
+
+impl Swrk {
+    /// Ask this CRIU its version, keeping it for the next request.
+    pub fn version(&self) -> Result<Version, String> {
+        let mut req = Request::new(ReqType::Version);
+        req.keep_open = true;
+        let resp = self
+            .call(&req, |_, _, _| Ok(()))
+            .map_err(|e| format!("CRIU version check failed: {e}"))?;
+        resp.version
+            .ok_or_else(|| "CRIU version check failed: criu did not report its version".into())
+    }
+
+    /// FEATURE_CHECK: which of `want` this CRIU has, keeping it open.
+    pub fn features(&self, want: Features) -> Result<Features, String> {
+        let mut req = Request::new(ReqType::FeatureCheck);
+        req.keep_open = true;
+        req.features = Some(want);
+        let resp = self
+            .call(&req, |_, _, _| Ok(()))
+            .map_err(|e| format!("CRIU feature check failed: {e}"))?;
+        Ok(resp.features.unwrap_or_default())
     }
 }
 

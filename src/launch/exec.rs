@@ -138,7 +138,10 @@ fn target(c: &Container, spec: &Spec, min_fd: RawFd) -> Result<Target> {
         libc::O_PATH | libc::O_DIRECTORY,
     )
     .context("opening the container's root")?;
-    let join = namespaces_to_join(spec, pid)?;
+    let mut join = namespaces_to_join(spec, pid)?;
+    if c.state.join_time_ns {
+        join |= restored_time_ns(pid)?;
+    }
     let setgroups = setgroups_allowed(pid);
     // All of that read /proc/<pid>: the pid was checked against the start
     // time through `init`, and a pidfd that is readable now means that
@@ -305,6 +308,18 @@ fn namespaces_to_join(spec: &Spec, pid: i32) -> Result<u64> {
         join |= namespaces::flag(ns.typ()).bits() as u64;
     }
     Ok(join)
+}
+
+/// A restored container's time namespace (CRIU makes one the config does
+/// not name), when it is not hull's.
+fn restored_time_ns(pid: i32) -> Result<u64> {
+    let theirs = std::fs::metadata(format!("/proc/{pid}/ns/time"))
+        .context("the container's time namespace")?;
+    let ours = std::fs::metadata("/proc/self/ns/time").context("hull's time namespace")?;
+    Ok(match (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
+        true => 0,
+        false => libc::CLONE_NEWTIME as u64,
+    })
 }
 
 /// The file name under /proc/PID/ns.

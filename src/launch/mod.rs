@@ -13,12 +13,14 @@ mod handoff;
 mod handshake;
 mod idmap;
 mod record;
+mod restore;
 mod sealed;
 mod spawn;
 
 pub use exec::{ExecOpts, exec};
 use handoff::PassedFds;
 pub use handoff::check_passed_fds;
+pub use restore::{RestoreOpts, Restored, restore};
 pub use sealed::Protected;
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
