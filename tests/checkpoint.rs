@@ -59,7 +59,8 @@ fn count(out: &Path) -> u64 {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("no count in {}", out.display());
+    let err = std::fs::read_to_string(out.join("err")).unwrap_or_default();
+    panic!("no count in {} (the container said: {err})", out.display());
 }
 
 /// Wait until the count passes `n`.
@@ -310,7 +311,7 @@ fn a_tcp_connection_in_a_namespace_given_by_path_survives() {
     b.config["process"]["args"] = json!([
         "sh",
         "-c",
-        "nc -l -p 7000 -e sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done' & sleep 0.3; nc 127.0.0.1 7000 | while read l; do echo $l > /out/count; done"
+        "exec 2>/out/err; nc -l -p 7000 -e sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done' & sleep 0.3; nc 127.0.0.1 7000 | while read l; do echo $l > /out/count; done"
     ]);
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if ns["type"] == "network" {
@@ -332,8 +333,21 @@ fn a_tcp_connection_in_a_namespace_given_by_path_survives() {
     assert!(e.contains("criu failed"), "{e}");
     assert!(e.contains("dump.log"), "{e}");
     assert_eq!(b.status(&id), "running", "a failed dump leaves the container running");
+    let at = count(&out);
+    count_passes(&out, at);
     checkpoint(&b, &id, &image, &["--tcp-established"]);
     let stopped = count(&out);
+    // As a container manager does: the old namespace is torn down (CRIU
+    // left its network lock there), the container restored into a new
+    // one, given by its new path.
+    drop(netns);
+    let netns = NetNs::new();
+    for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "network" {
+            ns["path"] = json!(netns.path());
+        }
+    }
+    b.save();
     restore(&b, &id, &image, &["--tcp-established"]);
     let after = count_passes(&out, stopped);
     assert!(after > stopped);
