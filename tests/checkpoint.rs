@@ -200,25 +200,56 @@ fn a_counter_goes_on_after_restore_into_a_new_id() {
     assert!(!alive(pid));
 }
 
+/// The count of a counter kept in the container's own /dev/shm (a tmpfs
+/// CRIU dumps with its content): a file of the host the container keeps
+/// writing after a dump would no longer match the image.
+fn shm_count(b: &Bundle, id: &str) -> u64 {
+    for _ in 0..100 {
+        let out = b.hull(&["exec", id, "cat", "/dev/shm/count"]);
+        if let Ok(n) = String::from_utf8_lossy(&out.stdout).trim().parse() {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no count in {id}'s /dev/shm");
+}
+
+fn shm_count_passes(b: &Bundle, id: &str, n: u64) -> u64 {
+    for _ in 0..300 {
+        let c = shm_count(b, id);
+        if c > n {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the count stayed at or below {n}");
+}
+
 #[test]
 fn leave_running_keeps_the_container_and_its_image_restores() {
     require_criu!();
-    let (b, out) = counter();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; sleep 0.05; done",
+    ]);
     let id = b.id("leave");
     start_counter(&b, &id);
-    count_passes(&out, 2);
+    shm_count_passes(&b, &id, 2);
     let image = b.dir.join("image");
     let pid = pid_of(&b, &id);
     checkpoint(&b, &id, &image, &["--leave-running"]);
     assert_eq!(b.status(&id), "running");
     assert_eq!(pid_of(&b, &id), pid);
-    let at = count(&out);
-    count_passes(&out, at);
+    let dumped = shm_count(&b, &id);
+    let later = shm_count_passes(&b, &id, dumped + 5);
     b.ok(&["delete", "--force", &id]);
     restore(&b, &id, &image, &[]);
     assert_eq!(b.status(&id), "running");
-    let at = count(&out);
-    count_passes(&out, at);
+    // From the image: back below what the first one reached, then on.
+    let restored = shm_count(&b, &id);
+    assert!(restored < later, "restored at {restored}, the first ran to {later}");
+    shm_count_passes(&b, &id, restored);
     b.ok(&["delete", "--force", &id]);
     assert!(!b.state_dir_exists(&id));
 }
@@ -538,4 +569,83 @@ fn the_probes_podman_and_cri_o_run_answer_as_runc() {
         features["annotations"]["org.opencontainers.runc.checkpoint.enabled"],
         "true"
     );
+}
+
+#[test]
+fn a_terminal_container_is_restored_with_a_new_console() {
+    require_criu!();
+    let (mut b, out) = counter();
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /out/count; echo tick$i; sleep 0.05; done"
+    ]);
+    b.save();
+    let id = b.id("tty");
+    let sock = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let s = sock.to_str().unwrap();
+    let taker = std::thread::spawn(move || receive_fd(&listener));
+    ok_quiet(&b, &["run", "--detach", "--console-socket", s, "--bundle", b.dir.to_str().unwrap(), &id]);
+    let (first, _) = taker.join().unwrap();
+    count_passes(&out, 2);
+    let image = b.dir.join("image");
+    checkpoint(&b, &id, &image, &[]);
+    drop(first);
+    let stopped = count(&out);
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let taker = std::thread::spawn(move || receive_fd(&listener));
+    restore(&b, &id, &image, &["--console-socket", s]);
+    let (master, _) = taker.join().unwrap();
+    count_passes(&out, stopped);
+    // The restored process writes to the new console.
+    let mut f = std::fs::File::from(master);
+    let seen = read_until(&mut f, "tick", Duration::from_secs(5));
+    assert!(seen.contains("tick"), "{seen:?}");
+    let pid = pid_of(&b, &id);
+    let tty = std::fs::read_link(format!("/proc/{pid}/fd/1")).unwrap();
+    assert!(tty.starts_with("/dev/pts"), "{}", tty.display());
+    b.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn a_restore_criu_fails_leaves_nothing_and_the_rootfs_whole() {
+    require_criu!();
+    let (b, out) = counter();
+    let id = b.id("failing");
+    start_counter(&b, &id);
+    count_passes(&out, 2);
+    let image = b.dir.join("image");
+    checkpoint(&b, &id, &image, &[]);
+    // The bind mount's source is gone: CRIU cannot remount /out.
+    let moved = b.dir.join("out-moved");
+    std::fs::rename(&out, &moved).unwrap();
+    let failed = hull_quiet(
+        &b,
+        &[
+            "restore",
+            "--detach",
+            "--manage-cgroups-mode",
+            "ignore",
+            "--image-path",
+            image.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &id,
+        ],
+    );
+    assert!(!failed.status.success());
+    let e = String::from_utf8_lossy(&failed.stderr);
+    assert!(e.contains("criu failed: type RESTORE"), "{e}");
+    assert!(e.contains("restore.log"), "{e}");
+    assert!(!e.contains("cleaning up"), "the teardown failed: {e}");
+    // The rootfs was bound inside the state directory while CRIU ran.
+    assert!(rootfs().join("bin/busybox").exists(), "the rootfs was emptied");
+    assert!(!b.state_dir_exists(&id));
+    assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
+    let procs = output_of(Command::new("pgrep").args(["-f", "criu swrk"]));
+    assert!(procs.stdout.is_empty(), "criu is still running");
+    std::fs::rename(&moved, &out).unwrap();
 }

@@ -58,7 +58,7 @@ pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
     if let Some(e) = first {
         return Err(e);
     }
-    match std::fs::remove_dir_all(dir) {
+    match remove_state_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(OpError::Remove(dir.to_path_buf(), e)),
@@ -70,6 +70,35 @@ pub fn destroy(dir: &Path, state: &State) -> Result<(), OpError> {
         crate::hooks::run_warning(&spec, crate::hooks::Phase::Poststop, &hook_state);
     }
     Ok(())
+}
+
+/// Remove the container's directory, never past a mount inside it: a
+/// restore binds the rootfs at `criu-root` in hull's own mount namespace,
+/// and a walk into it (std's remove_dir_all) would empty the rootfs.
+fn remove_state_dir(dir: &Path) -> std::io::Result<()> {
+    let top = std::fs::File::open(dir)?;
+    let mnt = sys::mount_id(top.as_raw_fd())?;
+    remove_within(dir, mnt)
+}
+
+fn remove_within(dir: &Path, mnt: u64) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            let sub = std::fs::File::open(&path)?;
+            if sys::mount_id(sub.as_raw_fd())? != mnt {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ResourceBusy,
+                    format!("{} is a mount point", path.display()),
+                ));
+            }
+            remove_within(&path, mnt)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::remove_dir(dir)
 }
 
 /// SIGKILL the recorded init (if it is still the process we started) and
@@ -185,5 +214,36 @@ mod tests {
         let r = empty_cgroups(&cg);
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(r.is_err(), "{r:?}");
+    }
+
+    #[test]
+    fn removing_a_state_directory_stops_at_a_mount_inside_it() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("hull-rm-{}", std::process::id()));
+        let (dir, other) = (base.join("state"), base.join("rootfs"));
+        std::fs::create_dir_all(dir.join("criu-root")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("precious"), "x").unwrap();
+        std::fs::write(dir.join("state.json"), "{}").unwrap();
+        let mounted = nix::mount::mount(
+            Some(&other),
+            &dir.join("criu-root"),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        );
+        if mounted.is_err() {
+            return;
+        }
+        let r = remove_state_dir(&dir);
+        let _ = nix::mount::umount2(&dir.join("criu-root"), nix::mount::MntFlags::MNT_DETACH);
+        assert!(other.join("precious").exists(), "the walk went into the mount");
+        let e = r.unwrap_err();
+        assert!(e.to_string().ends_with("criu-root is a mount point"), "{e}");
+        remove_state_dir(&dir).unwrap();
+        assert!(!dir.exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

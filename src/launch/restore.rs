@@ -161,7 +161,7 @@ fn build(
     rec.save()?;
     place(rec, cg, bundle, criu_pid)?;
     opts.cg_root = cgroup_roots(criu_pid)?;
-    opts.root = Some(criu_root.to_string_lossy().into_owned());
+    opts.root = Some(criu_root.0.to_string_lossy().into_owned());
     opts.evasive_devices = true;
     opts.rst_sibling = true;
     opts.tcp_established = o.tcp_established;
@@ -191,7 +191,6 @@ fn build(
         }
     }
     let master = run_restore(rec, bundle, o, images, swrk, opts)?;
-    let _ = std::fs::remove_dir(&criu_root);
     rec.state.ready = true;
     rec.save()?;
     let pidfd = crate::sys::pidfd_open(rec.state.pid)
@@ -265,10 +264,23 @@ fn send_master(path: &str, fd: &OwnedFd) -> Result<(), String> {
         .map_err(|e| format!("sending the console to {path}: {e}"))
 }
 
+/// The rootfs bound at `criu-root`, seen only in hull's own mount
+/// namespace: unmounted (and the directory removed) when dropped, before
+/// anything could remove the state directory (teardown also never walks
+/// into a mount).
+struct CriuRoot(PathBuf);
+
+impl Drop for CriuRoot {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 /// A mount namespace of hull's own (slave to the host's, so nothing made
 /// here reaches the host), and the rootfs bound at `criu-root` in the
 /// container's state directory.
-fn private_root(rec: &Record, bundle: &Bundle) -> Result<PathBuf> {
+fn private_root(rec: &Record, bundle: &Bundle) -> Result<CriuRoot> {
     use nix::mount::{MsFlags, mount};
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .context("a mount namespace for criu")?;
@@ -282,6 +294,7 @@ fn private_root(rec: &Record, bundle: &Bundle) -> Result<PathBuf> {
     .context("making hull's mounts private")?;
     let root = rec.dir.join("criu-root");
     std::fs::create_dir(&root).with_context(|| format!("creating {}", root.display()))?;
+    let guard = CriuRoot(root.clone());
     mount(
         Some(&bundle.rootfs),
         &root,
@@ -290,7 +303,7 @@ fn private_root(rec: &Record, bundle: &Bundle) -> Result<PathBuf> {
         None::<&str>,
     )
     .with_context(|| format!("binding the rootfs at {}", root.display()))?;
-    Ok(root)
+    Ok(guard)
 }
 
 /// Every mount point of the config made in the rootfs (CRIU mounts on
