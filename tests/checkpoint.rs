@@ -412,11 +412,10 @@ fn restore_with_the_systemd_driver_starts_a_scope() {
         let o = output_of(Command::new("systemctl").args(["is-active", &unit]));
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
+    // CRIU's default cgroup mode (soft), as podman and CRI-O restore.
     let restore_args = sd(&[
         "restore",
         "--detach",
-        "--manage-cgroups-mode",
-        "ignore",
         "--image-path",
         image.to_str().unwrap(),
         "--bundle",
@@ -648,4 +647,33 @@ fn a_restore_criu_fails_leaves_nothing_and_the_rootfs_whole() {
     let procs = output_of(Command::new("pgrep").args(["-f", "criu swrk"]));
     assert!(procs.stdout.is_empty(), "criu is still running");
     std::fs::rename(&moved, &out).unwrap();
+}
+
+#[test]
+fn stdio_on_the_hosts_dev_null_becomes_the_containers_own() {
+    require_root!();
+    // conmon gives a container without -i the host's /dev/null as stdin:
+    // runc reopens it inside (CRIU cannot dump a file of a mount the
+    // container does not have).
+    use std::os::unix::fs::MetadataExt;
+    let b = Bundle::new(&["sleep", "60"]);
+    let id = b.id("devnull");
+    let status = b
+        .cmd()
+        .args(["run", "--detach", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pid = pid_of(&b, &id);
+    let host = std::fs::metadata("/dev/null").unwrap();
+    for fd in 0..3 {
+        let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(link, Path::new("/dev/null"));
+        let m = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(m.rdev(), host.rdev(), "fd {fd} is a null device");
+        assert_ne!(m.dev(), host.dev(), "fd {fd} is still the host's /dev/null");
+    }
 }

@@ -22,7 +22,9 @@ repo=$(cd "$here/../.." && pwd)
 all_suites=(podman ctr cri docker)
 # Only when asked for: rootless podman needs an ordinary user with its own
 # systemd (the systemd lane's hulltest).
-opt_suites=(podman-rootless)
+# podman-cr and ctr-cr checkpoint with CRIU, which works on the systemd
+# lane's kernel only.
+opt_suites=(podman-rootless podman-cr ctr-cr)
 
 RUNTIME=${RUNTIME:-hull}
 case $RUNTIME in

@@ -70,6 +70,10 @@ pub fn restore(store: &Store, o: RestoreOpts) -> Result<Restored> {
     }
     let mode = cp::cg_mode(o.manage_cgroups_mode)?;
     let empty = cp::empty_ns(o.empty_ns)?;
+    // First: the directories CRIU is given must be opened in the namespace
+    // it runs in (it works in them: a mount through one opened outside it
+    // fails with EINVAL).
+    private_mount_ns()?;
     let images = images(&o)?;
     let mut cg = plan_cgroups(&bundle, &o.create)?;
     let mut rec = Record::begin(store, first_record(&o.create, &bundle, &*cg)?, &bundle.raw)?;
@@ -277,10 +281,9 @@ impl Drop for CriuRoot {
     }
 }
 
-/// A mount namespace of hull's own (slave to the host's, so nothing made
-/// here reaches the host), and the rootfs bound at `criu-root` in the
-/// container's state directory.
-fn private_root(rec: &Record, bundle: &Bundle) -> Result<CriuRoot> {
+/// A mount namespace of hull's own, slave to the host's: nothing hull or
+/// CRIU mounts reaches the host, and all of it goes with them.
+fn private_mount_ns() -> Result<()> {
     use nix::mount::{MsFlags, mount};
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
         .context("a mount namespace for criu")?;
@@ -291,7 +294,13 @@ fn private_root(rec: &Record, bundle: &Bundle) -> Result<CriuRoot> {
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None::<&str>,
     )
-    .context("making hull's mounts private")?;
+    .context("making hull's mounts private")
+}
+
+/// The rootfs bound at `criu-root` in the container's state directory,
+/// in hull's own mount namespace.
+fn private_root(rec: &Record, bundle: &Bundle) -> Result<CriuRoot> {
+    use nix::mount::{MsFlags, mount};
     let root = rec.dir.join("criu-root");
     std::fs::create_dir(&root).with_context(|| format!("creating {}", root.display()))?;
     let guard = CriuRoot(root.clone());

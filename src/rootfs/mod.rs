@@ -302,6 +302,9 @@ fn dev_read_only(spec: &Spec) -> bool {
 
 pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
     let linux = spec.linux().as_ref();
+    if m.own_mntns {
+        reopen_dev_null(&m.root)?;
+    }
     if dev_read_only(spec) {
         let dev = paths::open_in_root(m.root.as_raw_fd(), Path::new("/dev"), libc::O_PATH)
             .ctx(|| "opening /dev".into())?;
@@ -329,6 +332,49 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
             .is_some_and(|r| r.readonly().unwrap_or(false))
     {
         sys::mount_set_readonly(m.root.as_raw_fd(), false).ctx(|| "making / read-only".into())?;
+    }
+    Ok(())
+}
+
+/// Stdio that is the host's /dev/null becomes the container's own (runc's
+/// reOpenDevNull): a file opened through a mount outside the container
+/// cannot be checkpointed (CRIU finds no mount for it), and the process
+/// has no business holding the host's /dev. Before the masks, which bind
+/// the same /dev/null.
+fn reopen_dev_null(root: &OwnedFd) -> Result<()> {
+    let null_rdev = libc::makedev(1, 3);
+    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev;
+    let mut ours: Option<OwnedFd> = None;
+    for fd in 0..3 {
+        // SAFETY: fstat of a possibly closed fd into a live buffer.
+        let st = match nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }) {
+            Ok(st) => st,
+            Err(_) => continue,
+        };
+        if !is_null(&st) {
+            continue;
+        }
+        if ours.is_none() {
+            let null = paths::open_in_root(
+                root.as_raw_fd(),
+                Path::new("/dev/null"),
+                libc::O_RDWR | libc::O_CLOEXEC,
+            )
+            .ctx(|| "opening the container's /dev/null".into())?;
+            let own = nix::sys::stat::fstat(&null).ctx(|| "stat /dev/null".into())?;
+            if !is_null(&own) {
+                // Not a null device: keep the host's rather than some file.
+                return Ok(());
+            }
+            ours = Some(null);
+        }
+        if let Some(null) = &ours {
+            // SAFETY: dup3 onto one of our stdio fds.
+            let r = unsafe { libc::dup3(null.as_raw_fd(), fd, 0) };
+            if r < 0 {
+                return Err(Errno::last()).ctx(|| format!("reopening /dev/null as fd {fd}"));
+            }
+        }
     }
     Ok(())
 }
