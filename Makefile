@@ -85,7 +85,7 @@ bench-systemd: deps build
 # SCENARIOS picks some (e.g. "podman/run_rm ctr"), RUNTIME=runc runs the
 # same with Debian's runc.
 test-systemd-clients: deps build
-	VM_MEM=4096 VM_TIMEOUT=3600 VM_TEST_ARGS="$(or $(SCENARIOS),podman ctr cri docker podman-rootless)" \
+	VM_MEM=4096 VM_TIMEOUT=3600 VM_TEST_ARGS="$(or $(SCENARIOS),podman ctr cri docker podman-rootless podman-cr ctr-cr)" \
 	CLIENTS_RUNTIME=$(or $(RUNTIME),hull) \
 	VM_EXTRA="$(CURDIR)/integration/clients" \
 	integration/vm/systemd.sh $(HULL) integration/vm/clients-guest.sh

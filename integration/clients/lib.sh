@@ -198,9 +198,10 @@ exec %s %s"$@"
   chmod +x "$1"
 }
 
-# created_by_runtime ID: the runtime under test was asked to create ID.
+# created_by_runtime ID: the runtime under test was asked to create ID
+# (or to restore it from a checkpoint).
 created_by_runtime() {
-  grep -qE "(^| )(create|run) (.* )?$1( |$)" "$CLIENTS_WORK/runtime-calls" 2>/dev/null
+  grep -qE "(^| )(create|run|restore) (.* )?$1( |$)" "$CLIENTS_WORK/runtime-calls" 2>/dev/null
 }
 
 # --- daemons ----------------------------------------------------------------

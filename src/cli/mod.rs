@@ -34,7 +34,8 @@ pub use update::UpdateArgs;
     name = "hull",
     about = "hull: an OCI container runtime",
     disable_help_subcommand = true,
-    disable_version_flag = true
+    disable_version_flag = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// print the version
@@ -84,7 +85,7 @@ pub enum Rootless {
 /// The flag structs therefore carry no doc comment (`//`): built late, it
 /// would replace the verb's description below.
 #[derive(Subcommand, Debug)]
-#[command(defer = true)]
+#[command(defer = true, args_override_self = true)]
 pub enum Command {
     /// create a container
     Create(CreateArgs),
@@ -148,5 +149,31 @@ mod tests {
             Some("output the state of a container")
         );
         assert!(after.iter().all(|(_, a)| a.is_some()));
+    }
+
+    /// runc's flag parser takes a flag given twice (podman passes
+    /// `--leave-running` twice to checkpoint): the last one counts, and
+    /// a repeatable flag still collects every value.
+    #[test]
+    fn a_flag_given_twice_is_taken_as_runc_takes_it() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "hull", "--debug", "--debug", "checkpoint", "--leave-running", "--leave-running",
+            "--image-path", "/a", "--image-path", "/b", "c1",
+        ])
+        .unwrap();
+        let Some(super::Command::Checkpoint(a)) = cli.command else {
+            panic!("not checkpoint")
+        };
+        assert!(cli.debug && a.leave_running);
+        assert_eq!(a.image_path, "/b");
+        let cli = super::Cli::try_parse_from([
+            "hull", "exec", "-e", "A=1", "-e", "B=2", "c1", "true",
+        ])
+        .unwrap();
+        let Some(super::Command::Exec(a)) = cli.command else {
+            panic!("not exec")
+        };
+        assert_eq!(a.env, ["A=1", "B=2"]);
     }
 }
