@@ -26,7 +26,9 @@ macro_rules! require_criu {
     () => {
         require_root!();
         if !criu_works() {
-            eprintln!("skipped: criu is missing or `criu check` fails here (the systemd lane runs this)");
+            eprintln!(
+                "skipped: criu is missing or `criu check` fails here (the systemd lane runs this)"
+            );
             return;
         }
     };
@@ -123,7 +125,10 @@ fn ok_quiet(b: &Bundle, args: &[&str]) {
 }
 
 fn start_counter(b: &Bundle, id: &str) {
-    ok_quiet(b, &["run", "--detach", "--bundle", b.dir.to_str().unwrap(), id]);
+    ok_quiet(
+        b,
+        &["run", "--detach", "--bundle", b.dir.to_str().unwrap(), id],
+    );
 }
 
 fn checkpoint(b: &Bundle, id: &str, image: &Path, extra: &[&str]) {
@@ -169,7 +174,10 @@ fn a_counter_goes_on_after_restore_into_a_new_id() {
     let image = b.dir.join("image");
     checkpoint(&b, &id, &image, &[]);
     // The dump ended the container: gone, as with runc.
-    assert!(!b.state_dir_exists(&id), "the checkpointed container is still recorded");
+    assert!(
+        !b.state_dir_exists(&id),
+        "the checkpointed container is still recorded"
+    );
     let stopped = count(&out);
     assert!(stopped >= before);
     std::thread::sleep(Duration::from_millis(300));
@@ -248,7 +256,10 @@ fn leave_running_keeps_the_container_and_its_image_restores() {
     assert_eq!(b.status(&id), "running");
     // From the image: back below what the first one reached, then on.
     let restored = shm_count(&b, &id);
-    assert!(restored < later, "restored at {restored}, the first ran to {later}");
+    assert!(
+        restored < later,
+        "restored at {restored}, the first ran to {later}"
+    );
     shm_count_passes(&b, &id, restored);
     b.ok(&["delete", "--force", &id]);
     assert!(!b.state_dir_exists(&id));
@@ -357,13 +368,24 @@ fn a_tcp_connection_in_a_namespace_given_by_path_survives() {
     // Without --tcp-established CRIU refuses the open connection.
     let refused = hull_quiet(
         &b,
-        &["checkpoint", "--manage-cgroups-mode", "ignore", "--image-path", image.to_str().unwrap(), &id],
+        &[
+            "checkpoint",
+            "--manage-cgroups-mode",
+            "ignore",
+            "--image-path",
+            image.to_str().unwrap(),
+            &id,
+        ],
     );
     assert!(!refused.status.success());
     let e = String::from_utf8_lossy(&refused.stderr);
     assert!(e.contains("criu failed"), "{e}");
     assert!(e.contains("dump.log"), "{e}");
-    assert_eq!(b.status(&id), "running", "a failed dump leaves the container running");
+    assert_eq!(
+        b.status(&id),
+        "running",
+        "a failed dump leaves the container running"
+    );
     let at = count(&out);
     count_passes(&out, at);
     checkpoint(&b, &id, &image, &["--tcp-established"]);
@@ -422,14 +444,19 @@ fn restore_with_the_systemd_driver_starts_a_scope() {
         b.dir.to_str().unwrap(),
         &id,
     ]);
-    ok_quiet(&b, &restore_args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok_quiet(
+        &b,
+        &restore_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     assert_eq!(active(), "active");
     let pid = pid_of(&b, &id);
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(cg.contains(&unit), "{cg}");
     let dir = Path::new("/sys/fs/cgroup/system.slice").join(&unit);
     assert_eq!(
-        std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(),
+        std::fs::read_to_string(dir.join("pids.max"))
+            .unwrap()
+            .trim(),
         "99"
     );
     let at = count(&out);
@@ -536,7 +563,12 @@ fn the_probes_podman_and_cri_o_run_answer_as_runc() {
         .unwrap();
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--image-path", "--leave-running", "--pre-dump", "--manage-cgroups-mode"] {
+    for flag in [
+        "--image-path",
+        "--leave-running",
+        "--pre-dump",
+        "--manage-cgroups-mode",
+    ] {
         assert!(text.contains(flag), "{flag}: {text}");
     }
     let probe = Command::new(hull_bin())
@@ -561,7 +593,11 @@ fn the_probes_podman_and_cri_o_run_answer_as_runc() {
     ]);
     assert!(e.contains("/nonexistent/image"), "{e}");
     let features: Value = serde_json::from_slice(
-        &Command::new(hull_bin()).arg("features").output().unwrap().stdout,
+        &Command::new(hull_bin())
+            .arg("features")
+            .output()
+            .unwrap()
+            .stdout,
     )
     .unwrap();
     assert_eq!(
@@ -586,7 +622,18 @@ fn a_terminal_container_is_restored_with_a_new_console() {
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let s = sock.to_str().unwrap();
     let taker = std::thread::spawn(move || receive_fd(&listener));
-    ok_quiet(&b, &["run", "--detach", "--console-socket", s, "--bundle", b.dir.to_str().unwrap(), &id]);
+    ok_quiet(
+        &b,
+        &[
+            "run",
+            "--detach",
+            "--console-socket",
+            s,
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &id,
+        ],
+    );
     let (first, _) = taker.join().unwrap();
     count_passes(&out, 2);
     let image = b.dir.join("image");
@@ -641,7 +688,10 @@ fn a_restore_criu_fails_leaves_nothing_and_the_rootfs_whole() {
     assert!(e.contains("restore.log"), "{e}");
     assert!(!e.contains("cleaning up"), "the teardown failed: {e}");
     // The rootfs was bound inside the state directory while CRIU ran.
-    assert!(rootfs().join("bin/busybox").exists(), "the rootfs was emptied");
+    assert!(
+        rootfs().join("bin/busybox").exists(),
+        "the rootfs was emptied"
+    );
     assert!(!b.state_dir_exists(&id));
     assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
     let procs = output_of(Command::new("pgrep").args(["-f", "criu swrk"]));

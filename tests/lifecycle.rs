@@ -469,19 +469,6 @@ fn debug_flag_adds_debug_lines() {
     );
 }
 
-#[test]
-fn verbs_not_built_yet_say_so() {
-    let b = Bundle::new(&["true"]);
-    for verb in ["checkpoint", "restore"] {
-        let out = b.hull(&[verb, "some-id"]);
-        assert_eq!(out.status.code(), Some(1), "{verb}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not implemented yet"),
-            "{verb}"
-        );
-    }
-}
-
 /// `--systemd-cgroup` (issue 26, item 6 in part): `create` checks the
 /// cgroupsPath grammar, then that systemd runs, in runc's order and words,
 /// before anything exists; the other verbs take the driver from the

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::{DESCRIPTORS, base_opts, cg_mode, empty_ns, external_mounts, failed, make_dir, open_dir};
+use super::{
+    DESCRIPTORS, base_opts, cg_mode, empty_ns, external_mounts, failed, make_dir, open_dir,
+};
 use crate::cli::CheckpointArgs;
 use crate::container::{Container, Status, Store};
 use crate::criu::rpc::{Features, Opts, ReqType, Request};
@@ -263,10 +265,7 @@ mod tests {
             page_server("10.0.0.1:27").unwrap(),
             Some(("10.0.0.1".into(), 27))
         );
-        assert_eq!(
-            page_server("[::1]:27").unwrap(),
-            Some(("::1".into(), 27))
-        );
+        assert_eq!(page_server("[::1]:27").unwrap(), Some(("::1".into(), 27)));
         assert_eq!(page_server("").unwrap(), None);
         for bad in ["nope", ":27", "host:"] {
             assert_eq!(
@@ -286,8 +285,12 @@ mod tests {
         std::fs::create_dir_all(dir.join("img/../pre")).unwrap();
         std::fs::create_dir_all(dir.join("img")).unwrap();
         assert!(check_parent(&dir.join("img"), "../pre").is_ok());
-        let abs = check_parent(&dir.join("img"), "/pre").unwrap_err().to_string();
-        let gone = check_parent(&dir.join("img"), "../gone").unwrap_err().to_string();
+        let abs = check_parent(&dir.join("img"), "/pre")
+            .unwrap_err()
+            .to_string();
+        let gone = check_parent(&dir.join("img"), "../gone")
+            .unwrap_err()
+            .to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(abs, "--parent-path must be relative");
         assert!(gone.starts_with("invalid --parent-path: stat "), "{gone}");

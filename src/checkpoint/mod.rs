@@ -14,8 +14,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::criu::rpc::{CgMode, Opts};
-use crate::plan::CgroupPaths;
 use crate::criu::swrk::Swrk;
+use crate::plan::CgroupPaths;
 
 /// The oldest CRIU runc works with (3.0); Debian 12 has 3.17.
 pub const MIN_VERSION: i64 = 30000;
@@ -146,11 +146,16 @@ pub fn external_mounts(
         out.push((dest, val));
     }
     let linux = spec.linux().as_ref();
-    for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or_default() {
+    for d in linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default()
+    {
         let dest = resolve(d.path());
         out.push((dest.clone(), dest));
     }
-    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
     if dump {
         for p in masked {
             let is_file = root.as_ref().is_some_and(|r| {
@@ -256,8 +261,7 @@ fn last_error_line(path: &Path) -> Option<String> {
     let data = std::fs::read(path).ok()?;
     let line = data
         .split(|&b| b == b'\n')
-        .filter(|l| l.windows(5).any(|w| w == b"Error"))
-        .last()?;
+        .rfind(|l| l.windows(5).any(|w| w == b"Error"))?;
     let text = String::from_utf8_lossy(line);
     let text = match text.trim_start().strip_prefix('(') {
         Some(rest) => rest.split_once(')').map_or(rest, |(_, t)| t),

@@ -158,8 +158,17 @@ mod tests {
     fn a_flag_given_twice_is_taken_as_runc_takes_it() {
         use clap::Parser;
         let cli = super::Cli::try_parse_from([
-            "hull", "--debug", "--debug", "checkpoint", "--leave-running", "--leave-running",
-            "--image-path", "/a", "--image-path", "/b", "c1",
+            "hull",
+            "--debug",
+            "--debug",
+            "checkpoint",
+            "--leave-running",
+            "--leave-running",
+            "--image-path",
+            "/a",
+            "--image-path",
+            "/b",
+            "c1",
         ])
         .unwrap();
         let Some(super::Command::Checkpoint(a)) = cli.command else {
@@ -167,10 +176,9 @@ mod tests {
         };
         assert!(cli.debug && a.leave_running);
         assert_eq!(a.image_path, "/b");
-        let cli = super::Cli::try_parse_from([
-            "hull", "exec", "-e", "A=1", "-e", "B=2", "c1", "true",
-        ])
-        .unwrap();
+        let cli =
+            super::Cli::try_parse_from(["hull", "exec", "-e", "A=1", "-e", "B=2", "c1", "true"])
+                .unwrap();
         let Some(super::Command::Exec(a)) = cli.command else {
             panic!("not exec")
         };

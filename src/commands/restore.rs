@@ -13,7 +13,11 @@ pub fn run(
     criu: Option<&str>,
 ) -> Result<i32> {
     let create = CreateArgs {
-        bundle: if a.bundle.is_empty() { ".".into() } else { a.bundle.clone() },
+        bundle: if a.bundle.is_empty() {
+            ".".into()
+        } else {
+            a.bundle.clone()
+        },
         console_socket: a.console_socket.clone(),
         pidfd_socket: None,
         pid_file: a.pid_file.clone(),

@@ -239,7 +239,10 @@ mod tests {
         }
         let r = remove_state_dir(&dir);
         let _ = nix::mount::umount2(&dir.join("criu-root"), nix::mount::MntFlags::MNT_DETACH);
-        assert!(other.join("precious").exists(), "the walk went into the mount");
+        assert!(
+            other.join("precious").exists(),
+            "the walk went into the mount"
+        );
         let e = r.unwrap_err();
         assert!(e.to_string().ends_with("criu-root is a mount point"), "{e}");
         remove_state_dir(&dir).unwrap();

@@ -316,10 +316,12 @@ fn restored_time_ns(pid: i32) -> Result<u64> {
     let theirs = std::fs::metadata(format!("/proc/{pid}/ns/time"))
         .context("the container's time namespace")?;
     let ours = std::fs::metadata("/proc/self/ns/time").context("hull's time namespace")?;
-    Ok(match (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
-        true => 0,
-        false => libc::CLONE_NEWTIME as u64,
-    })
+    Ok(
+        match (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
+            true => 0,
+            false => libc::CLONE_NEWTIME as u64,
+        },
+    )
 }
 
 /// The file name under /proc/PID/ns.

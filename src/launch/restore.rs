@@ -177,13 +177,8 @@ fn build(
     opts.lsm_profile = Some(o.lsm_profile.to_string()).filter(|s| !s.is_empty());
     opts.lsm_mount_context = Some(o.lsm_mount_context.to_string()).filter(|s| !s.is_empty());
     opts.config_file = cp::config_file(&bundle.spec);
-    opts.ext_mnt = cp::external_mounts(
-        &bundle.spec,
-        &bundle.dir,
-        &bundle.rootfs,
-        cg.paths(),
-        false,
-    );
+    opts.ext_mnt =
+        cp::external_mounts(&bundle.spec, &bundle.dir, &bundle.rootfs, cg.paths(), false);
     opts.join_ns = join_namespaces(bundle)?;
     for (i, (key, _)) in ns_files.iter().enumerate() {
         opts.inherit_fd.push((key.to_string(), 4 + i as i32));
@@ -202,7 +197,11 @@ fn build(
     if proc_start_time(rec.state.pid) != Some(rec.state.start_time) {
         bail!("the restored init exited at once");
     }
-    crate::debug!("container {} restored, init pid {}", rec.state.id, rec.state.pid);
+    crate::debug!(
+        "container {} restored, init pid {}",
+        rec.state.id,
+        rec.state.pid
+    );
     Ok((pidfd, master))
 }
 
@@ -223,7 +222,10 @@ fn run_restore(
         match event {
             "setup-namespaces" => {
                 let state = rec.state.hook_state("creating", pid);
-                for phase in [crate::hooks::Phase::Prestart, crate::hooks::Phase::CreateRuntime] {
+                for phase in [
+                    crate::hooks::Phase::Prestart,
+                    crate::hooks::Phase::CreateRuntime,
+                ] {
                     if let Err(e) = crate::hooks::run(&bundle.spec, phase, &state) {
                         hooks_failed = Some(e.clone());
                         return Err(e);
@@ -256,7 +258,11 @@ fn run_restore(
     answer.map_err(|e| cp::failed(e, &images.work, "restore.log"))?;
     match exited {
         Ok(s) if s.success() => Ok(master),
-        Ok(s) => Err(cp::failed(format!("criu failed: {s}"), &images.work, "restore.log")),
+        Ok(s) => Err(cp::failed(
+            format!("criu failed: {s}"),
+            &images.work,
+            "restore.log",
+        )),
         Err(e) => Err(anyhow!("waiting for criu: {e}")),
     }
 }
@@ -348,7 +354,11 @@ fn prepare_mountpoints(bundle: &Bundle) -> Result<()> {
 /// them (the restored tasks stay where CRIU is); with the systemd driver
 /// the scope is started on CRIU's pid.
 fn place(rec: &mut Record, cg: &mut dyn Manager, bundle: &Bundle, pid: i32) -> Result<()> {
-    let resources = bundle.spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    let resources = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
     let made = cg.create_for_clone();
     sync_cgroups(rec, cg, made)?;
     if cg.paths().systemd_unit.is_some() {
@@ -415,9 +425,15 @@ fn join_namespaces(bundle: &Bundle) -> Result<Vec<(String, String)>> {
         match ns.typ() {
             LinuxNamespaceType::Network | LinuxNamespaceType::Pid => {}
             LinuxNamespaceType::Cgroup => {
-                bail!("Do not know how to handle namespace {}", cp::ns_name(ns.typ()))
+                bail!(
+                    "Do not know how to handle namespace {}",
+                    cp::ns_name(ns.typ())
+                )
             }
-            t => out.push((cp::ns_name(t).to_string(), path.to_string_lossy().into_owned())),
+            t => out.push((
+                cp::ns_name(t).to_string(),
+                path.to_string_lossy().into_owned(),
+            )),
         }
     }
     Ok(out)

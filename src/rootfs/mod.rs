@@ -343,7 +343,8 @@ pub fn finish(spec: &Spec, m: Mounted) -> Result<()> {
 /// the same /dev/null.
 fn reopen_dev_null(root: &OwnedFd) -> Result<()> {
     let null_rdev = libc::makedev(1, 3);
-    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev;
+    let is_null =
+        |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev;
     let mut ours: Option<OwnedFd> = None;
     for fd in 0..3 {
         // SAFETY: fstat of a possibly closed fd into a live buffer.
