@@ -64,11 +64,13 @@ test-cgroupv2: deps
 # under QEMU from an image cached in /var/cache/hull-vm (integration/vm).
 # Runs the tests that need a systemd: the systemd cgroup driver's
 # (tests/systemd.rs) and the library's own (the D-Bus client starts a scope),
-# then the driver's again on systemd's hybrid (cgroup v1) layout.
+# the rootless and checkpoint/restore tests (CRIU works on the VM's 6.1
+# kernel), then the driver's and checkpoint's again on systemd's hybrid
+# (cgroup v1) layout.
 test-systemd: deps
 	$(STATIC) $(CARGO) test $(RELEASE) --no-run
 	integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable unittests src\/lib.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/rootless.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/checkpoint.rs (\(.*\))$$/\1/p')
-	VM_CGROUP=hybrid integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p')
+	VM_CGROUP=hybrid integration/vm/systemd.sh $(HULL) $$($(STATIC) $(CARGO) test $(RELEASE) --no-run 2>&1 | sed -n -e 's/^ *Executable tests\/systemd.rs (\(.*\))$$/\1/p' -e 's/^ *Executable tests\/checkpoint.rs (\(.*\))$$/\1/p')
 
 # The systemd driver's speed: integration/bench.py --systemd in the systemd
 # lane's guest (hull, crun and runc with --systemd-cgroup, ratios only: the

@@ -452,7 +452,15 @@ fn restore_with_the_systemd_driver_starts_a_scope() {
     let pid = pid_of(&b, &id);
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(cg.contains(&unit), "{cg}");
-    let dir = Path::new("/sys/fs/cgroup/system.slice").join(&unit);
+    // The pids controller's directory: v2, or the v1 hierarchy (hybrid).
+    let dir = [
+        "/sys/fs/cgroup/system.slice",
+        "/sys/fs/cgroup/pids/system.slice",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join(&unit))
+    .find(|d| d.join("pids.max").exists())
+    .expect("the scope's pids directory");
     assert_eq!(
         std::fs::read_to_string(dir.join("pids.max"))
             .unwrap()
@@ -726,4 +734,47 @@ fn stdio_on_the_hosts_dev_null_becomes_the_containers_own() {
         assert_eq!(m.rdev(), host.rdev(), "fd {fd} is a null device");
         assert_ne!(m.dev(), host.dev(), "fd {fd} is still the host's /dev/null");
     }
+}
+
+#[test]
+fn restore_in_the_foreground_waits_and_exits_with_the_container() {
+    require_criu!();
+    let (mut b, out) = counter();
+    b.config["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > /out/count; sleep 0.05; done; exit 7"
+    ]);
+    b.save();
+    let id = b.id("fg");
+    start_counter(&b, &id);
+    count_passes(&out, 3);
+    let image = b.dir.join("image");
+    checkpoint(&b, &id, &image, &[]);
+    let stopped = count(&out);
+    assert!(stopped < 40, "the counter finished before the dump");
+    // Without --detach: hull stays until the restored process exits, with
+    // its status, and removes the container.
+    let done = hull_quiet(
+        &b,
+        &[
+            "restore",
+            "--manage-cgroups-mode",
+            "ignore",
+            "--image-path",
+            image.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &id,
+        ],
+    );
+    assert_eq!(
+        done.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(count(&out), 40);
+    assert!(!b.state_dir_exists(&id));
+    assert!(cgroup_dirs(&id).is_empty());
 }
