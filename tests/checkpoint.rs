@@ -144,10 +144,11 @@ fn checkpoint(b: &Bundle, id: &str, image: &Path, extra: &[&str]) {
     ok_quiet(b, &args);
 }
 
-fn restore(b: &Bundle, id: &str, image: &Path, extra: &[&str]) {
+/// `hull restore` of `image` as `id` (CRIU's cgroups left alone), with
+/// `extra` flags; its exit status and stderr.
+fn restore_output(b: &Bundle, id: &str, image: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "restore",
-        "--detach",
         "--manage-cgroups-mode",
         "ignore",
         "--image-path",
@@ -157,7 +158,18 @@ fn restore(b: &Bundle, id: &str, image: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     args.push(id);
-    ok_quiet(b, &args);
+    hull_quiet(b, &args)
+}
+
+fn restore(b: &Bundle, id: &str, image: &Path, extra: &[&str]) {
+    let mut with = vec!["--detach"];
+    with.extend_from_slice(extra);
+    let out = restore_output(b, id, image, &with);
+    assert!(
+        out.status.success(),
+        "hull restore {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn pid_of(b: &Bundle, id: &str) -> i64 {
@@ -676,20 +688,7 @@ fn a_restore_criu_fails_leaves_nothing_and_the_rootfs_whole() {
     // The bind mount's source is gone: CRIU cannot remount /out.
     let moved = b.dir.join("out-moved");
     std::fs::rename(&out, &moved).unwrap();
-    let failed = hull_quiet(
-        &b,
-        &[
-            "restore",
-            "--detach",
-            "--manage-cgroups-mode",
-            "ignore",
-            "--image-path",
-            image.to_str().unwrap(),
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            &id,
-        ],
-    );
+    let failed = restore_output(&b, &id, &image, &["--detach"]);
     assert!(!failed.status.success());
     let e = String::from_utf8_lossy(&failed.stderr);
     assert!(e.contains("criu failed: type RESTORE"), "{e}");
@@ -755,19 +754,7 @@ fn restore_in_the_foreground_waits_and_exits_with_the_container() {
     assert!(stopped < 40, "the counter finished before the dump");
     // Without --detach: hull stays until the restored process exits, with
     // its status, and removes the container.
-    let done = hull_quiet(
-        &b,
-        &[
-            "restore",
-            "--manage-cgroups-mode",
-            "ignore",
-            "--image-path",
-            image.to_str().unwrap(),
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            &id,
-        ],
-    );
+    let done = restore_output(&b, &id, &image, &[]);
     assert_eq!(
         done.status.code(),
         Some(7),
