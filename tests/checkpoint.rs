@@ -529,16 +529,19 @@ fn restore_refuses_a_missing_image_and_an_existing_id_leaving_nothing() {
     require_root!();
     let b = Bundle::new(&["sleep", "60"]);
     let id = b.id("noimage");
+    let refused = |image: &Path| {
+        b.fails(&[
+            "restore",
+            "--image-path",
+            image.to_str().unwrap(),
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            "--detach",
+            &id,
+        ])
+    };
     let gone = b.dir.join("no-such-image");
-    let e = b.fails(&[
-        "restore",
-        "--image-path",
-        gone.to_str().unwrap(),
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "--detach",
-        &id,
-    ]);
+    let e = refused(&gone);
     assert!(e.contains("no-such-image"), "{e}");
     assert!(!gone.exists(), "restore made the image directory");
     assert!(!b.state_dir_exists(&id));
@@ -546,30 +549,19 @@ fn restore_refuses_a_missing_image_and_an_existing_id_leaving_nothing() {
     // A directory that holds no checkpoint.
     let empty = b.dir.join("empty-image");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = b.fails(&[
-        "restore",
-        "--image-path",
-        empty.to_str().unwrap(),
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "--detach",
-        &id,
-    ]);
+    let e = refused(&empty);
     assert!(e.contains("holds no checkpoint"), "{e}");
+    assert!(!b.state_dir_exists(&id));
+    // A descriptors.json no checkpoint would write: not read whole.
+    std::fs::write(empty.join("descriptors.json"), vec![b' '; 1 << 20]).unwrap();
+    let e = refused(&empty);
+    assert!(e.contains("larger than 65536 bytes"), "{e}");
     assert!(!b.state_dir_exists(&id));
     // An id that exists: refused, and the container left as it was.
     std::fs::write(empty.join("descriptors.json"), "[]").unwrap();
     b.ok(&["run", "--detach", "--bundle", b.dir.to_str().unwrap(), &id]);
     let pid = pid_of(&b, &id);
-    let e = b.fails(&[
-        "restore",
-        "--image-path",
-        empty.to_str().unwrap(),
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        "--detach",
-        &id,
-    ]);
+    let e = refused(&empty);
     assert!(e.contains("exists"), "{e}");
     assert_eq!(b.status(&id), "running");
     assert_eq!(pid_of(&b, &id), pid);

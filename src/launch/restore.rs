@@ -79,10 +79,13 @@ pub fn restore(store: &Store, o: RestoreOpts) -> Result<Restored> {
     let mut rec = Record::begin(store, first_record(&o.create, &bundle, &*cg)?, &bundle.raw)?;
     let mut base = cp::base_opts(&images.dir, &images.work_fd, "restore.log", mode);
     base.empty_ns = Some(empty);
-    match build(&mut rec, &mut *cg, &bundle, &o, &images, base) {
+    let built = build(&mut rec, &mut *cg, &bundle, &o, &images, base).and_then(|made| {
+        super::handoff::announce(o.create.pid_file, None, rec.state.pid, &made.0)?;
+        Ok(made)
+    });
+    match built {
         Ok((pidfd, master)) => {
             let pid = rec.state.pid;
-            super::handoff::announce(o.create.pid_file, None, pid, &pidfd)?;
             Ok(Restored {
                 pid,
                 pidfd,
@@ -108,7 +111,7 @@ fn images(o: &RestoreOpts) -> Result<Images> {
     };
     let fd = cp::open_dir(&dir).context("the checkpoint's image directory")?;
     let path = dir.join(DESCRIPTORS);
-    let raw = std::fs::read(&path).with_context(|| {
+    let raw = read_small(&path).with_context(|| {
         format!(
             "{} holds no checkpoint: reading {}",
             dir.display(),
@@ -132,6 +135,21 @@ fn images(o: &RestoreOpts) -> Result<Images> {
         work_fd,
         descriptors,
     })
+}
+
+/// A file of the image that hull reads itself: three names, so at most
+/// 64 KiB (the image is the caller's).
+fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const MAX: u64 = 64 * 1024;
+    let mut raw = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX + 1)
+        .read_to_end(&mut raw)?;
+    if raw.len() as u64 > MAX {
+        return Err(std::io::Error::other(format!("larger than {MAX} bytes")));
+    }
+    Ok(raw)
 }
 
 /// From the record to a running restored init; every step recorded first.
