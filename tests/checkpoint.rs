@@ -36,12 +36,14 @@ macro_rules! require_criu {
 
 /// A container counting in a shell variable, writing the count to a host
 /// directory bound at /out: a restored counter goes on from where it was
-/// (a fresh one would start again at 1).
+/// (a fresh one would start again at 1). Each count is written beside and
+/// renamed into place: a dump may stop the shell between truncating a
+/// file and writing it, and nobody would write it again.
 fn counter() -> (Bundle, PathBuf) {
     let mut b = Bundle::new(&[
         "sh",
         "-c",
-        "i=0; while true; do i=$((i+1)); echo $i > /out/count; sleep 0.05; done",
+        "i=0; while true; do i=$((i+1)); echo $i > /out/count.new; mv /out/count.new /out/count; sleep 0.05; done",
     ]);
     let out = b.dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
@@ -365,7 +367,7 @@ fn a_tcp_connection_in_a_namespace_given_by_path_survives() {
     b.config["process"]["args"] = json!([
         "sh",
         "-c",
-        "exec 2>/out/err; nc -l -p 7000 -e sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done' & sleep 0.3; nc 127.0.0.1 7000 | while read l; do echo $l > /out/count; done"
+        "exec 2>/out/err; nc -l -p 7000 -e sh -c 'i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done' & sleep 0.3; nc 127.0.0.1 7000 | while read l; do echo $l > /out/count.new; mv /out/count.new /out/count; done"
     ]);
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if ns["type"] == "network" {
@@ -626,7 +628,7 @@ fn a_terminal_container_is_restored_with_a_new_console() {
     b.config["process"]["args"] = json!([
         "sh",
         "-c",
-        "i=0; while true; do i=$((i+1)); echo $i > /out/count; echo tick$i; sleep 0.05; done"
+        "i=0; while true; do i=$((i+1)); echo $i > /out/count.new; mv /out/count.new /out/count; echo tick$i; sleep 0.05; done"
     ]);
     b.save();
     let id = b.id("tty");
@@ -734,7 +736,7 @@ fn restore_in_the_foreground_waits_and_exits_with_the_container() {
     b.config["process"]["args"] = json!([
         "sh",
         "-c",
-        "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > /out/count; sleep 0.05; done; exit 7"
+        "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > /out/count.new; mv /out/count.new /out/count; sleep 0.05; done; exit 7"
     ]);
     b.save();
     let id = b.id("fg");
