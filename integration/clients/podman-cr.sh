@@ -15,6 +15,12 @@ last_count() {
   pm logs "$1" 2>/dev/null | sed -n 's/^n\([0-9]*\)$/\1/p' | sort -n | tail -n1
 }
 
+# counted_once ID: the log counts 1 once: a restored counter went on, it
+# did not start again.
+counted_once() {
+  expect_eq "times the log counts 1" "$(pm logs "$1" | grep -c $'^n1\r\{0,1\}$')" 1
+}
+
 # counts_past ID N: the logs go past N.
 counts_past() {
   wait_for "$1 counting past $2" 20 sh -c "test \"\$($PODMAN logs $1 | sed -n 's/^n\([0-9]*\)\$/\1/p' | sort -n | tail -n1)\" -gt $2"
@@ -31,6 +37,7 @@ t_checkpoint_restore() {
   pm container restore "$id"
   expect_eq "status after restore" "$(state "$id" '{{.State.Status}}')" running
   counts_past "$id" "$at"
+  counted_once "$id"
   # The restored container is the runtime's as any other: exec, stop, rm.
   expect_eq "exec" "$(pm exec "$id" echo inside)" inside
   pm stop --time 1 "$id"
@@ -71,6 +78,7 @@ t_pre_checkpoint() {
   at=$(last_count "$id")
   pm container restore "$id"
   counts_past "$id" "$at"
+  counted_once "$id"
   pm rm --force --time 0 "$id"
 }
 

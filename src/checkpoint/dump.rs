@@ -75,7 +75,7 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs, criu: &Path) -> Result<()> 
         true,
     );
     opts.external = external_namespaces(&spec, version)?;
-    opts.freeze_cgroup = freezer(&c);
+    opts.freeze_cgroup = freezer(&c, version);
     write_descriptors(&image, c.state.pid)?;
     let typ = if a.pre_dump {
         ReqType::PreDump
@@ -83,8 +83,16 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs, criu: &Path) -> Result<()> 
         ReqType::Dump
     };
     dump(swrk, typ, opts, a.status_fd, &work)?;
-    if !a.leave_running && !a.pre_dump {
-        crate::container::destroy(&c.dir, &c.state)?;
+    if !a.leave_running
+        && !a.pre_dump
+        && let Err(e) = crate::container::destroy(&c.dir, &c.state)
+    {
+        // The image is whole and CRIU ended the processes: the checkpoint
+        // succeeded (runc only logs this too); `delete` can finish.
+        crate::warn!(
+            "removing the checkpointed container: {e} (`delete --force {}` retries)",
+            a.id
+        );
     }
     Ok(())
 }
@@ -228,15 +236,16 @@ fn external_namespaces(spec: &oci_spec::runtime::Spec, version: i64) -> Result<V
 }
 
 /// The cgroup CRIU freezes while it dumps: the freezer's on v1, the
-/// container's own on v2.
-fn freezer(c: &Container) -> Option<String> {
+/// container's own on v2 (which CRIU freezes from 3.14 on).
+fn freezer(c: &Container, version: i64) -> Option<String> {
     let cg = &c.state.cgroup;
-    cg.v1
+    let v1 = cg
+        .v1
         .iter()
         .find(|(m, _)| Path::new(m).file_name().is_some_and(|n| n == "freezer"))
-        .map(|(_, d)| d)
-        .or(cg.v2.as_ref())
-        .map(|d| d.to_string_lossy().into_owned())
+        .map(|(_, d)| d);
+    let v2 = cg.v2.as_ref().filter(|_| version >= 31400);
+    v1.or(v2).map(|d| d.to_string_lossy().into_owned())
 }
 
 /// descriptors.json: what the init's fds 0, 1 and 2 are now.

@@ -61,15 +61,12 @@ pub fn cg_mode(s: &str) -> Result<CgMode> {
 }
 
 /// `--empty-ns`: the network namespace always (hull does not manage
-/// network devices, so CRIU must not restore them), plus those named.
+/// network devices, so CRIU must not restore them); runc names no other.
 pub fn empty_ns(names: &[String]) -> Result<u32> {
-    let mut mask = libc::CLONE_NEWNET as u32;
-    for n in names {
-        let typ = LinuxNamespaceType::try_from(n.as_str())
-            .map_err(|_| anyhow!("namespace {n:?} is not supported"))?;
-        mask |= crate::namespaces::flag(typ).bits() as u32;
+    if let Some(n) = names.iter().find(|n| n.as_str() != "network") {
+        bail!("namespace {n:?} is not supported");
     }
-    Ok(mask)
+    Ok(libc::CLONE_NEWNET as u32)
 }
 
 /// The `org.criu.config` annotation: absent is runc's default file, empty
@@ -277,12 +274,14 @@ mod tests {
     #[test]
     fn the_network_namespace_is_always_empty() {
         assert_eq!(empty_ns(&[]).unwrap(), libc::CLONE_NEWNET as u32);
-        let both = empty_ns(&["ipc".into()]).unwrap();
-        assert_eq!(both, (libc::CLONE_NEWNET | libc::CLONE_NEWIPC) as u32);
-        assert_eq!(
-            empty_ns(&["bogus".into()]).unwrap_err().to_string(),
-            "namespace \"bogus\" is not supported"
-        );
+        let named = empty_ns(&["network".into()]).unwrap();
+        assert_eq!(named, libc::CLONE_NEWNET as u32);
+        for other in ["ipc", "bogus"] {
+            assert_eq!(
+                empty_ns(&[other.into()]).unwrap_err().to_string(),
+                format!("namespace \"{other}\" is not supported")
+            );
+        }
     }
 
     #[test]

@@ -161,6 +161,11 @@ fn build(
     images: &Images,
     mut opts: Opts,
 ) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    // As create: the leaves are checked (a cgroup in use by another
+    // container is refused) before the record names a process, so a
+    // refused restore's teardown kills nobody in them.
+    let made = cg.create_for_clone();
+    sync_cgroups(rec, cg, made)?;
     let criu_root = private_root(rec, bundle)?;
     prepare_mountpoints(bundle)?;
     let min_fd: RawFd = 16;
@@ -368,17 +373,16 @@ fn prepare_mountpoints(bundle: &Bundle) -> Result<()> {
     Ok(())
 }
 
-/// The container's cgroups made, its limits written, and CRIU placed in
-/// them (the restored tasks stay where CRIU is); with the systemd driver
-/// the scope is started on CRIU's pid.
+/// The rest of the container's cgroups made (their leaves were checked),
+/// its limits written, and CRIU placed in them (the restored tasks stay
+/// where CRIU is); with the systemd driver the scope is started on CRIU's
+/// pid.
 fn place(rec: &mut Record, cg: &mut dyn Manager, bundle: &Bundle, pid: i32) -> Result<()> {
     let resources = bundle
         .spec
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref());
-    let made = cg.create_for_clone();
-    sync_cgroups(rec, cg, made)?;
     if cg.paths().systemd_unit.is_some() {
         cg.add_task(pid).context("starting the container's scope")?;
     }

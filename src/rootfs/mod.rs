@@ -347,12 +347,11 @@ fn reopen_dev_null(root: &OwnedFd) -> Result<()> {
         |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null_rdev;
     let mut ours: Option<OwnedFd> = None;
     for fd in 0..3 {
-        // SAFETY: fstat of a possibly closed fd into a live buffer.
-        let st = match nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }) {
-            Ok(st) => st,
-            Err(_) => continue,
-        };
-        if !is_null(&st) {
+        // SAFETY: fstat of an fd number (EBADF when it is closed) into a
+        // zeroed stat of our own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `st` is live and writable.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || !is_null(&st) {
             continue;
         }
         if ours.is_none() {
@@ -367,17 +366,28 @@ fn reopen_dev_null(root: &OwnedFd) -> Result<()> {
                 // Not a null device: keep the host's rather than some file.
                 return Ok(());
             }
-            ours = Some(null);
+            // Never at a closed stdio fd: that one stays closed.
+            ours = Some(above_stdio(null)?);
         }
-        if let Some(null) = &ours {
-            // SAFETY: dup3 onto one of our stdio fds.
-            let r = unsafe { libc::dup3(null.as_raw_fd(), fd, 0) };
-            if r < 0 {
-                return Err(Errno::last()).ctx(|| format!("reopening /dev/null as fd {fd}"));
-            }
+        let Some(null) = &ours else { continue };
+        // SAFETY: dup3 onto one of our stdio fds from an fd above them.
+        if unsafe { libc::dup3(null.as_raw_fd(), fd, 0) } < 0 {
+            return Err(Errno::last()).ctx(|| format!("reopening /dev/null as fd {fd}"));
         }
     }
     Ok(())
+}
+
+fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map(|n| {
+            // SAFETY: the kernel just gave us this fd.
+            unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) }
+        })
+        .ctx(|| "moving /dev/null above stdio".into())
 }
 
 /// runc creates the cwd if the image lacks it.
