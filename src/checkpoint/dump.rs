@@ -67,15 +67,7 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs, criu: &Path) -> Result<()> 
     if a.status_fd >= 0 && version < 31500 {
         opts.status_fd = Some(a.status_fd);
     }
-    opts.ext_mnt = external_mounts(
-        &spec,
-        &c.state.bundle,
-        &c.state.rootfs,
-        &c.state.cgroup,
-        true,
-    );
-    opts.external = external_namespaces(&spec, version)?;
-    opts.freeze_cgroup = freezer(&c, version);
+    container_opts(&mut opts, &c, &spec, version)?;
     write_descriptors(&image, c.state.pid)?;
     let typ = if a.pre_dump {
         ReqType::PreDump
@@ -94,6 +86,21 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs, criu: &Path) -> Result<()> 
             a.id
         );
     }
+    Ok(())
+}
+
+/// What CRIU is told of the container itself: its external mounts and
+/// namespaces, the cgroup to freeze.
+fn container_opts(
+    opts: &mut Opts,
+    c: &Container,
+    spec: &oci_spec::runtime::Spec,
+    version: i64,
+) -> Result<()> {
+    let s = &c.state;
+    opts.ext_mnt = external_mounts(spec, &s.bundle, &s.rootfs, &s.cgroup, true);
+    opts.external = external_namespaces(spec, version)?;
+    opts.freeze_cgroup = freezer(c, version);
     Ok(())
 }
 
