@@ -85,12 +85,7 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
     crate::container::validate_id(opts.id)?;
     let bundle = load_checked(&opts)?;
     let fds = PassedFds::new(opts.preserve_fds)?;
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let terminal = wants_terminal(&bundle.spec);
     let (ours, theirs) = if opts.foreground && terminal && opts.console_socket.is_none() {
         let (x, y) = UnixStream::pair()?;
         (Some(x), Some(y))
@@ -128,6 +123,14 @@ pub fn create(store: &Store, opts: CreateOpts) -> Result<Created> {
             Err(e)
         }
     }
+}
+
+/// Whether the container's process asked for a terminal.
+fn wants_terminal(spec: &Spec) -> bool {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
 }
 
 /// The bundle, checked as far as can be before anything exists on the host.

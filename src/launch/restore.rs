@@ -171,12 +171,7 @@ fn build(
     let min_fd: RawFd = 16;
     let ns_files = external_namespaces(bundle, min_fd)?;
     let extra: Vec<RawFd> = ns_files.iter().map(|(_, f)| f.as_raw_fd()).collect();
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
+    let terminal = super::wants_terminal(&bundle.spec);
     let (swrk, version) = cp::start(o.criu, &extra, !terminal)?;
     lsm_needs(o, version)?;
     let criu_pid = swrk.pid() as i32;
