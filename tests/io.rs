@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
 use std::process::Stdio;
 use std::time::Duration;
@@ -175,8 +175,15 @@ fn a_created_container_holds_no_fd_the_caller_did_not_pass() {
         String::from_utf8_lossy(&out.stderr)
     );
     drop(wr);
-    // No one holds the write end any more: the reader sees end-of-file at
-    // once, though the container waits in "created".
+    // No one holds the write end any more: the reader sees end-of-file,
+    // though the container waits in "created". Not at once: a child another
+    // test thread forks holds a copy of every fd of this process until its
+    // exec, so the end-of-file is awaited (a held pipe never ends).
+    let mut fds = [nix::poll::PollFd::new(
+        rd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16));
     let mut buf = [0u8; 8];
     let got = nix::unistd::read(&rd, &mut buf);
     b.ok(&["delete", "--force", &id]);
