@@ -12,7 +12,8 @@
 //! 6. `--no-pivot` leaves no full host /proc or /sys behind;
 //! 7. joining a user namespace that another (unprivileged) user owns;
 //! 8. cgroup v1 device rules on a cgroup that already has children;
-//! 9. Kubernetes' Bidirectional mount propagation reaches the host.
+//! 9. Kubernetes' Bidirectional mount propagation reaches the host;
+//! 10. a new network namespace has its loopback up.
 
 mod common;
 
@@ -799,6 +800,54 @@ fn an_empty_namespace_path_is_a_new_namespace() {
         assert!(r.status.success(), "runc: {}", stderr(&r));
         assert_ne!(stdout(&r).trim(), host.to_str().unwrap());
     }
+}
+
+/// The flags `ip` shows for the loopback, "LOOPBACK,UP,LOWER_UP" when up.
+fn loopback_flags(ip_output: &str) -> String {
+    let start = ip_output.find('<').map_or(0, |i| i + 1);
+    let end = ip_output.find('>').unwrap_or(start);
+    ip_output.get(start..end).unwrap_or("").to_string()
+}
+
+/// A new network namespace comes with its loopback down; runc (and crun)
+/// bring it up, and programs that listen on 127.0.0.1 count on it (`ctr
+/// run` and hand-made bundles get a new network namespace): differential
+/// with runc, and a connection over 127.0.0.1 in the container.
+#[test]
+fn a_new_network_namespace_has_its_loopback_up() {
+    require_root!();
+    let script = "ip -o link show lo; timeout 5 nc -l -p 7000 & \
+        for i in 1 2 3 4 5 6 7 8 9 10; do \
+        echo hello | nc 127.0.0.1 7000 && break; sleep 0.1; done; \
+        wait";
+    let b = Bundle::new(&["sh", "-c", script]);
+    let (hull, runc) = both(&b, &b.id("lo"));
+    assert_eq!(loopback_flags(&hull), "LOOPBACK,UP,LOWER_UP", "{hull}");
+    assert!(hull.ends_with("hello\n"), "{hull}");
+    if let Some(runc) = runc {
+        assert_eq!(loopback_flags(&hull), loopback_flags(&runc), "{runc}");
+    }
+}
+
+/// A network namespace joined by path is its owner's: its loopback stays
+/// as it was (down here).
+#[test]
+fn a_joined_network_namespace_keeps_its_loopback_as_it_was() {
+    require_root!();
+    let holder = Helper::spawn(Command::new("unshare").args(["--net", "sleep", "1000"]));
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let ns = format!("/proc/{}/ns/net", holder.pid());
+    assert!(holder.wait_for(|_| std::fs::read_link(&ns).is_ok_and(|l| l != host)));
+    let mut b = Bundle::new(&["ip", "-o", "link", "show", "lo"]);
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "network" {
+            n["path"] = json!(ns);
+        }
+    }
+    b.save();
+    let o = hull_run(&b, &b.id("lo-joined"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(loopback_flags(&stdout(&o)), "LOOPBACK", "{}", stdout(&o));
 }
 
 // --- 8. cgroup v1 device rules ----------------------------------------------

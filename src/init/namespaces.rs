@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use nix::fcntl::{OFlag, open};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::channel::{Channel, FromInit, ToInit};
 use crate::error::{Ctx, Result, StageError};
@@ -129,6 +129,12 @@ pub fn enter(
         drop(wr);
         let mut b = [0u8; 1];
         while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&rd, &mut b) {}
+    }
+    if crate::namespaces::is_new(spec, LinuxNamespaceType::Network) {
+        // A new network namespace has its loopback down: runc (its
+        // "loopback" network) and crun bring it up, and programs that talk
+        // to 127.0.0.1 count on it. A joined namespace is its owner's.
+        sys::set_link_up(c"lo").ctx(|| "bringing up the loopback interface".into())?;
     }
     Ok(())
 }

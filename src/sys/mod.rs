@@ -360,6 +360,33 @@ pub fn setns(fd: RawFd, nstype: i32) -> nix::Result<()> {
     Ok(())
 }
 
+/// Bring the interface `name` up with SIOCSIFFLAGS on a datagram socket,
+/// in the caller's network namespace. The flags written are IFF_UP alone:
+/// the kernel keeps a device's own flags (IFF_LOOPBACK, IFF_RUNNING...), so
+/// this suits a fresh device, not one whose flags someone else changed.
+pub fn set_link_up(name: &CStr) -> nix::Result<()> {
+    let bytes = name.to_bytes_with_nul();
+    if bytes.len() > libc::IFNAMSIZ {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: socket(2) with constant arguments; the fd is owned at once.
+    let fd = check(
+        unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }
+            as libc::c_long,
+    )?;
+    // SAFETY: the kernel just returned this descriptor to us.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads a struct ifreq, which `req` is, NUL-ended.
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } as libc::c_long)?;
+    Ok(())
+}
+
 /// prctl(2) with integer arguments.
 pub fn prctl(option: i32, arg2: libc::c_ulong) -> nix::Result<i32> {
     // SAFETY: the options hull uses take integer arguments only.
