@@ -40,7 +40,7 @@ impl Swrk {
         // Above stdio (and fd 3): a hull started with a closed stdio fd
         // would get the socket there, which the child's stdio set-up would
         // overwrite before the socket reaches fd 3.
-        let theirs = above(theirs, 4 + extra.len() as RawFd)?;
+        let theirs = crate::sys::fd_at_least(theirs, 4 + extra.len() as RawFd)?;
         let theirs_fd = theirs.as_raw_fd();
         let extra: Vec<RawFd> = extra.to_vec();
         let mut cmd = Command::new(criu);
@@ -155,20 +155,6 @@ impl Swrk {
         drop(self.sock);
         self.child.wait()
     }
-}
-
-/// `fd` moved to the lowest free number at or above `min` (close-on-exec).
-fn above(fd: OwnedFd, min: RawFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() >= min {
-        return Ok(fd);
-    }
-    // SAFETY: F_DUPFD_CLOEXEC on an fd we own; the new fd is ours.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// In the child before exec: `fd` at `target`, open across exec. Only

@@ -367,7 +367,7 @@ fn reopen_dev_null(root: &OwnedFd) -> Result<()> {
                 return Ok(());
             }
             // Never at a closed stdio fd: that one stays closed.
-            ours = Some(above_stdio(null)?);
+            ours = Some(sys::fd_at_least(null, 3).ctx(|| "moving /dev/null above stdio".into())?);
         }
         let Some(null) = &ours else { continue };
         // SAFETY: dup3 onto one of our stdio fds from an fd above them.
@@ -376,18 +376,6 @@ fn reopen_dev_null(root: &OwnedFd) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
-        .map(|n| {
-            // SAFETY: the kernel just gave us this fd.
-            unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) }
-        })
-        .ctx(|| "moving /dev/null above stdio".into())
 }
 
 /// runc creates the cwd if the image lacks it.

@@ -360,6 +360,17 @@ pub fn setns(fd: RawFd, nstype: i32) -> nix::Result<()> {
     Ok(())
 }
 
+/// `fd` at the lowest free number at or above `min` (close-on-exec): kept
+/// when it is there already, else duplicated and the original closed.
+pub fn fd_at_least(fd: OwnedFd, min: RawFd) -> nix::Result<OwnedFd> {
+    if fd.as_raw_fd() >= min {
+        return Ok(fd);
+    }
+    let new = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: the kernel just gave us this fd.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
 /// Bring the interface `name` up with SIOCSIFFLAGS on a datagram socket,
 /// in the caller's network namespace. The flags written are IFF_UP alone:
 /// the kernel keeps a device's own flags (IFF_LOOPBACK, IFF_RUNNING...), so
