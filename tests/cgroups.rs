@@ -773,3 +773,99 @@ fn features_claim_what_is_implemented() {
     assert_eq!(cg["systemd"], true);
     assert_eq!(cg["systemdUser"], true);
 }
+
+/// The host's cgroup2 superblock options (nsdelegate, memory_recursiveprot…).
+fn cgroup2_super_options() -> String {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mountinfo
+        .lines()
+        .find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let point = pre.split(' ').nth(4)?;
+            let mut fs = post.split(' ');
+            (point == "/sys/fs/cgroup" && fs.next()? == "cgroup2")
+                .then(|| fs.nth(1).map(str::to_string))?
+        })
+        .expect("a cgroup2 mount at /sys/fs/cgroup")
+}
+
+/// The container's /sys/fs/cgroup line of its mountinfo: (root, fstype).
+fn cgroup_mount_seen(line: &str) -> (String, String) {
+    let (pre, post) = line.split_once(" - ").expect(line);
+    let root = pre.split(' ').nth(3).unwrap().to_string();
+    (root, post.split(' ').next().unwrap().to_string())
+}
+
+/// Run `script` in a 32 MiB container, with a new cgroup namespace if
+/// asked; the host's cgroup2 options must stay as they were. Its output
+/// and id.
+fn run_on_v2(script: &str, cgroupns: bool) -> (String, String) {
+    let before = cgroup2_super_options();
+    let mut b = with_resources(
+        &["sh", "-c", script],
+        json!({"memory": {"limit": 33554432}}),
+    );
+    if cgroupns {
+        b.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup"}));
+        b.save();
+    }
+    let id = b.id("v2mount");
+    let out = b.run(&id);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(cgroup2_super_options(), before, "the host's options");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), id)
+}
+
+/// On a v2-only host without a cgroup namespace the container sees the
+/// whole tree at /sys/fs/cgroup, as runc's fresh cgroup2 mount shows it:
+/// the path in its /proc/self/cgroup leads to its limits. hull binds the
+/// host's mount for it: a cgroup2 mount made from the initial cgroup
+/// namespace resets the host's options (nsdelegate, memory_recursiveprot;
+/// runc #5258), and those stay as they were.
+#[test]
+fn v2_without_a_cgroup_namespace_sees_the_whole_tree_and_the_host_keeps_its_options() {
+    require_root!();
+    if !pure_v2() {
+        eprintln!("skipped: cgroup v2 only (the v2 and systemd lanes run it)");
+        return;
+    }
+    let (text, id) = run_on_v2(
+        "p=$(sed -n 's/^0:://p' /proc/self/cgroup); echo \"$p\"; \
+         cat \"/sys/fs/cgroup$p/memory.max\"; grep ' /sys/fs/cgroup ' /proc/self/mountinfo",
+        false,
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].ends_with(&id), "the host's path: {text}");
+    assert_eq!(lines.get(1), Some(&"33554432"), "{text}");
+    assert_eq!(
+        cgroup_mount_seen(lines[2]),
+        ("/".into(), "cgroup2".into()),
+        "{text}"
+    );
+}
+
+/// With a new cgroup namespace: a cgroup2 mount of the container's own,
+/// its cgroup the root of both that mount and /proc/self/cgroup.
+#[test]
+fn v2_with_a_cgroup_namespace_sees_its_own_cgroup_as_the_root() {
+    require_root!();
+    if !pure_v2() {
+        eprintln!("skipped: cgroup v2 only (the v2 and systemd lanes run it)");
+        return;
+    }
+    let (text, _) = run_on_v2(
+        "cat /proc/self/cgroup /sys/fs/cgroup/memory.max; \
+         grep ' /sys/fs/cgroup ' /proc/self/mountinfo",
+        true,
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..2], ["0::/", "33554432"], "{text}");
+    assert_eq!(
+        cgroup_mount_seen(lines[2]),
+        ("/".into(), "cgroup2".into()),
+        "{text}"
+    );
+}

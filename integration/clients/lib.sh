@@ -156,13 +156,16 @@ scrub() {
 
 # Read the container's own cgroup limits (cgroup v1 paths, as on our hybrid
 # hosts, with the v2 file as a fallback: v2's "max" quota is -1, and the
-# v2 stand-in for shares is cpu.weight, SHARES_512 below).
+# v2 stand-in for shares is cpu.weight, SHARES_512 below). On v2 the file
+# is under /proc/self/cgroup's path: "/" in a cgroup namespace, the host's
+# path in a container without one (ctr's), which sees the whole tree.
 CG_FUNCS='
-mem() { cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; }
-pids() { cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; }
-quota() { cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || { q=$(cut -d" " -f1 /sys/fs/cgroup/cpu.max); [ "$q" = max ] && echo -1 || echo "$q"; }; }
-shares() { cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight; }
-cpus() { cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || cat /sys/fs/cgroup/cpuset.cpus; }'
+v2() { cat "/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)/$1"; }
+mem() { cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || v2 memory.max; }
+pids() { cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || v2 pids.max; }
+quota() { cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || { q=$(v2 cpu.max | cut -d" " -f1); [ "$q" = max ] && echo -1 || echo "$q"; }; }
+shares() { cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || v2 cpu.weight; }
+cpus() { cat /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null || v2 cpuset.cpus; }'
 # --cpu-shares 512 as the container sees it: cpu.weight 59 on cgroup v2
 # (runc's conversion, which every runtime and systemd's CPUWeight share).
 if [[ -e /sys/fs/cgroup/cgroup.controllers ]]; then SHARES_512=59; else SHARES_512=512; fi

@@ -105,8 +105,8 @@ pub fn external_ns_key(t: LinuxNamespaceType) -> Option<&'static str> {
 /// them: the runtime binds them): every bind mount and device node, each
 /// by its destination as resolved inside the rootfs; on dump its value is
 /// the destination again, on restore the source to bind. Masked files are
-/// binds of /dev/null (runc's way); a cgroup mount without a cgroup
-/// namespace binds the container's own cgroup directories (`cgroup`).
+/// binds of /dev/null (runc's way); a cgroup mount is binds unless it is
+/// a cgroup2 mount under a new cgroup namespace (`cgroup_binds`).
 pub fn external_mounts(
     spec: &Spec,
     bundle: &Path,
@@ -121,11 +121,10 @@ pub fn external_mounts(
         resolve_in_root(root.as_raw_fd(), rootfs, dest).unwrap_or(fallback)
     };
     let mut out = Vec::new();
-    let cgroupns = crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup);
     for m in spec.mounts().as_deref().unwrap_or_default() {
         if m.typ().as_deref() == Some("cgroup") {
             let dest = resolve(m.destination());
-            for (key, dir) in cgroup_binds(&dest, cgroup, cgroupns) {
+            for (key, dir) in cgroup_binds(&dest, cgroup, spec) {
                 let val = if dump { key.clone() } else { dir };
                 out.push((key, val));
             }
@@ -172,16 +171,21 @@ pub fn external_mounts(
 }
 
 /// The binds hull makes for a cgroup mount at `dest` (rootfs/mounts.rs):
-/// none under a cgroup namespace on a v2-only host (a mount of its own),
-/// else the container's v2 directory at `dest`, or one bind per v1
-/// hierarchy and the v2 one at `dest/unified`.
-fn cgroup_binds(dest: &str, cg: &CgroupPaths, cgroupns: bool) -> Vec<(String, String)> {
+/// on a v2-only host none under a new cgroup namespace (a mount of its
+/// own, which CRIU remakes), else the container's v2 directory (a joined
+/// namespace) or the host's /sys/fs/cgroup (none) at `dest`; on v1 and
+/// hybrid hosts one bind per v1 hierarchy and the v2 one at `dest/unified`.
+fn cgroup_binds(dest: &str, cg: &CgroupPaths, spec: &Spec) -> Vec<(String, String)> {
     let path = |d: &PathBuf| d.to_string_lossy().into_owned();
     if cg.v1.is_empty() {
-        return match (&cg.v2, cgroupns) {
-            (Some(dir), false) => vec![(dest.to_string(), path(dir))],
-            _ => Vec::new(),
+        if crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup) {
+            return Vec::new();
+        }
+        let src = match &cg.v2 {
+            Some(d) if crate::namespaces::has(spec, LinuxNamespaceType::Cgroup) => path(d),
+            _ => "/sys/fs/cgroup".to_string(),
         };
+        return vec![(dest.to_string(), src)];
     }
     let mut out: Vec<(String, String)> = cg
         .v1

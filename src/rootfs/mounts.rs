@@ -461,9 +461,17 @@ fn attach(root: &OwnedFd, tree: OwnedFd, dest: &Path, opts: &Parsed) -> Result<(
     Ok(())
 }
 
-/// /sys/fs/cgroup. With a cgroup namespace the kernel shows the container's
-/// cgroup as the root of a fresh mount; without one, runc binds the
-/// container's own cgroup directories from the host (read-only when asked).
+/// /sys/fs/cgroup. On a v2-only host: with a new cgroup namespace a
+/// cgroup2 mount of its own, whose root is the container's cgroup; where
+/// the kernel refuses one (EPERM: a user namespace not owning the cgroup
+/// namespace; EBUSY) a bind of the container's cgroup, as runc. Without a
+/// cgroup namespace a bind of the host's /sys/fs/cgroup: the whole tree
+/// runc's fresh mount shows (a privileged pod's tools find
+/// /proc/self/cgroup's path under it), without that mount's side effect,
+/// which resets the host's cgroup2 options (nsdelegate,
+/// memory_recursiveprot) from the initial cgroup namespace (runc #5258).
+/// On v1 and hybrid hosts, a tmpfs with a bind of the container's own
+/// directory per hierarchy (runc's layout).
 fn mount_cgroup(
     root: &OwnedFd,
     dest: &Path,
@@ -471,26 +479,23 @@ fn mount_cgroup(
     spec: &Spec,
     plan: &InitPlan,
 ) -> Result<()> {
-    let cgroupns = crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup);
     let flags = opts.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
     let target = paths::create_in_root(root.as_raw_fd(), dest, Kind::Dir)
         .ctx(|| format!("creating {}", dest.display()))?;
     let cg = &plan.cgroup;
     if cg.v1.is_empty() {
-        if cgroupns {
-            return sys::mount_fd(
-                Some(c"cgroup2"),
-                target.as_raw_fd(),
-                Some(c"cgroup2"),
-                flags,
-                None,
-            )
-            .ctx(|| "mount cgroup2".into());
+        let cgroupns = crate::namespaces::has(spec, LinuxNamespaceType::Cgroup);
+        if crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup) {
+            let cgroup2 = Some(c"cgroup2");
+            match sys::mount_fd(cgroup2, target.as_raw_fd(), cgroup2, flags, None) {
+                Err(Errno::EPERM | Errno::EBUSY) => {}
+                r => return r.ctx(|| "mount cgroup2".into()),
+            }
         }
-        let dir = cg
-            .v2
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let dir = match &cg.v2 {
+            Some(d) if cgroupns => d.clone(),
+            _ => PathBuf::from("/sys/fs/cgroup"),
+        };
         let mut o = opts.clone();
         o.flags |= libc::MS_BIND | libc::MS_REC;
         return bind(root, &dir, dest, &o);

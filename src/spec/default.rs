@@ -4,8 +4,30 @@
 use serde_json::{Value, json};
 
 pub fn default_spec(rootless: bool) -> Value {
+    spec_for(rootless, is_cgroup2_only())
+}
+
+/// runc's `IsCgroup2UnifiedMode`: a v2-only host gets a cgroup namespace.
+fn spec_for(rootless: bool, cgroup2_only: bool) -> Value {
+    let mut spec = base_spec();
+    if cgroup2_only && let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+        ns.push(json!({"type": "cgroup"}));
+    }
+    if rootless {
+        make_rootless(&mut spec);
+    }
+    spec
+}
+
+/// /sys/fs/cgroup is a cgroup2 mount (a v2-only host, runc's test).
+fn is_cgroup2_only() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+fn base_spec() -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    let mut spec = json!({
+    json!({
         "ociVersion": super::OCI_VERSION,
         "process": {
             "terminal": true,
@@ -56,15 +78,12 @@ pub fn default_spec(rootless: bool) -> Value {
                 "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
             ]
         }
-    });
-    if rootless {
-        make_rootless(&mut spec);
-    }
-    spec
+    })
 }
 
-/// runc's `spec --rootless` changes: a user namespace mapping the caller,
-/// no network namespace, sysfs bound from the host, no resources.
+/// runc's `spec --rootless` changes: a user namespace mapping the caller
+/// (last, after the others kept in their order), no network namespace,
+/// sysfs bound from the host, no resources.
 fn make_rootless(spec: &mut Value) {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
@@ -74,9 +93,10 @@ fn make_rootless(spec: &mut Value) {
     }
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    linux["namespaces"] = json!([
-        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
-    ]);
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({"type": "user"}));
+    }
     let mounts = spec["mounts"]
         .as_array_mut()
         .map(std::mem::take)
@@ -117,5 +137,30 @@ mod tests {
         );
         let r: oci_spec::runtime::Spec = serde_json::from_value(default_spec(true)).unwrap();
         assert!(r.linux().as_ref().unwrap().uid_mappings().is_some());
+    }
+
+    fn namespaces(spec: &Value) -> Vec<&str> {
+        let ns = spec["linux"]["namespaces"].as_array().unwrap();
+        ns.iter().map(|n| n["type"].as_str().unwrap()).collect()
+    }
+
+    /// runc's lists and order: the cgroup namespace appended on a v2-only
+    /// host; --rootless drops network and appends user.
+    #[test]
+    fn a_v2_only_host_gets_a_cgroup_namespace_as_with_runc() {
+        let all = ["pid", "network", "ipc", "uts", "mount"];
+        assert_eq!(namespaces(&spec_for(false, false)), all);
+        assert_eq!(
+            namespaces(&spec_for(false, true)),
+            [&all[..], &["cgroup"]].concat()
+        );
+        assert_eq!(
+            namespaces(&spec_for(true, false)),
+            ["pid", "ipc", "uts", "mount", "user"]
+        );
+        assert_eq!(
+            namespaces(&spec_for(true, true)),
+            ["pid", "ipc", "uts", "mount", "cgroup", "user"]
+        );
     }
 }
