@@ -181,11 +181,8 @@ fn cgroup_binds(dest: &str, cg: &CgroupPaths, spec: &Spec) -> Vec<(String, Strin
         if crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup) {
             return Vec::new();
         }
-        let src = match &cg.v2 {
-            Some(d) if crate::namespaces::has(spec, LinuxNamespaceType::Cgroup) => path(d),
-            _ => "/sys/fs/cgroup".to_string(),
-        };
-        return vec![(dest.to_string(), src)];
+        let cgroupns = crate::namespaces::has(spec, LinuxNamespaceType::Cgroup);
+        return vec![(dest.to_string(), path(&cg.v2_bind_source(cgroupns)))];
     }
     let mut out: Vec<(String, String)> = cg
         .v1

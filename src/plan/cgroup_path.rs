@@ -33,6 +33,19 @@ pub struct CgroupPaths {
     pub systemd_user: bool,
 }
 
+impl CgroupPaths {
+    /// What a v2-only host's cgroup mount binds when it is not a cgroup2
+    /// mount of its own (rootfs/mounts.rs; checkpoint's external mounts):
+    /// the container's directory under a cgroup namespace (new or joined),
+    /// else the host's whole /sys/fs/cgroup.
+    pub fn v2_bind_source(&self, cgroupns: bool) -> PathBuf {
+        match &self.v2 {
+            Some(d) if cgroupns => d.clone(),
+            _ => PathBuf::from("/sys/fs/cgroup"),
+        }
+    }
+}
+
 /// The cgroup path a spec asks for, runc's way: absolute paths are taken as
 /// is, relative ones are placed under hull's own cgroup, and an empty one
 /// becomes `/<id>`. A path that cleans to a hierarchy's root (`/`, `/..`)

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
@@ -484,7 +484,6 @@ fn mount_cgroup(
         .ctx(|| format!("creating {}", dest.display()))?;
     let cg = &plan.cgroup;
     if cg.v1.is_empty() {
-        let cgroupns = crate::namespaces::has(spec, LinuxNamespaceType::Cgroup);
         if crate::namespaces::is_new(spec, LinuxNamespaceType::Cgroup) {
             let cgroup2 = Some(c"cgroup2");
             match sys::mount_fd(cgroup2, target.as_raw_fd(), cgroup2, flags, None) {
@@ -492,10 +491,7 @@ fn mount_cgroup(
                 r => return r.ctx(|| "mount cgroup2".into()),
             }
         }
-        let dir = match &cg.v2 {
-            Some(d) if cgroupns => d.clone(),
-            _ => PathBuf::from("/sys/fs/cgroup"),
-        };
+        let dir = cg.v2_bind_source(crate::namespaces::has(spec, LinuxNamespaceType::Cgroup));
         let mut o = opts.clone();
         o.flags |= libc::MS_BIND | libc::MS_REC;
         return bind(root, &dir, dest, &o);
